@@ -1,0 +1,126 @@
+"""Input checks that raise a ``ValueError`` naming the offending argument.
+
+Every public function validates once, at the boundary, so that kernels can assume clean float64
+input and a user never receives a silent NaN.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from sgdnoise._typing import FloatArray
+
+
+def as_float_array(x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None) -> FloatArray:
+    """Return ``x`` as a float64 array, checking dimension and finiteness."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real numeric array; got {type(x).__name__}") from exc
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            raise ValueError(
+                f"{name} must have {' or '.join(str(a) for a in allowed)} dimension(s); "
+                f"got shape {arr.shape}"
+            )
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+    return arr
+
+
+def check_square_stack(h: Any, name: str) -> FloatArray:
+    """A stack of square matrices, shape (N, D, D) with N ≥ 1."""
+    arr = as_float_array(h, name, ndim=3)
+    if arr.shape[1] != arr.shape[2]:
+        raise ValueError(f"{name} must have shape (N, D, D); got {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must hold at least one non-empty matrix; got shape {arr.shape}")
+    return arr
+
+
+def check_symmetric(a: FloatArray, name: str, *, rtol: float = 1e-8) -> None:
+    """Raise unless ``a`` (a matrix or a stack of matrices) is symmetric to ``rtol``."""
+    scale = max(float(np.abs(a).max(initial=0.0)), np.finfo(np.float64).tiny)
+    asym = float(np.abs(a - np.swapaxes(a, -1, -2)).max(initial=0.0))
+    if asym > rtol * scale:
+        raise ValueError(
+            f"{name} must be symmetric; largest |a - a.T| is {asym:.3g} "
+            f"(relative {asym / scale:.3g} > {rtol:g})"
+        )
+
+
+def check_square(a: Any, name: str, *, symmetric: bool = False) -> FloatArray:
+    """A square matrix (D, D), optionally symmetric."""
+    arr = as_float_array(a, name, ndim=2)
+    if arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
+        raise ValueError(f"{name} must be a non-empty square matrix; got shape {arr.shape}")
+    if symmetric:
+        check_symmetric(arr, name)
+    return arr
+
+
+def check_psd_stack(h: FloatArray, name: str, *, rtol: float = 1e-8) -> None:
+    """Raise unless every matrix of the stack is positive semi-definite (to ``rtol``)."""
+    eig = np.linalg.eigvalsh(h)
+    scale = max(float(np.abs(eig).max(initial=0.0)), np.finfo(np.float64).tiny)
+    worst = float(eig.min())
+    if worst < -rtol * scale:
+        idx = np.unravel_index(int(np.argmin(eig)), eig.shape)
+        raise ValueError(
+            f"{name} must be positive semi-definite; entry {idx[:-1]} has eigenvalue {worst:.3g}"
+        )
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """An integer ≥ ``minimum`` (bool rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """A finite real number > 0 (or ≥ 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number; got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite; got {value}")
+    return v
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """One of a fixed set of strings."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return str(value)
+
+
+def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
+    """A ``numpy.random.Generator`` or an integer seed (never global state)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and int(rng) >= 0:
+        return np.random.default_rng(int(rng))
+    raise ValueError(
+        f"{name} must be a numpy.random.Generator or a non-negative integer seed; got {rng!r}"
+    )
+
+
+__all__ = [
+    "as_float_array",
+    "check_choice",
+    "check_positive",
+    "check_positive_int",
+    "check_psd_stack",
+    "check_rng",
+    "check_square",
+    "check_square_stack",
+    "check_symmetric",
+]

@@ -1,0 +1,314 @@
+r"""Power-law fits C_ii ∝ λ_i^γ (or M_ii ∝ λ_i^γ) and the guaranteed interval for the fitted γ.
+
+The exponent identity (spec claim A3).  With κ_eff,i = M_ii/λ_i, log M_ii = log λ_i + log κ_eff,i,
+and ordinary least squares is linear in the response, so over *any* set of directions
+
+.. math:: \gamma_{\mathrm{fit}} = 1 + \widehat{\mathrm{slope}}(\log\kappa_{\mathrm{eff}} \sim \log\lambda)
+
+exactly.  Hence γ_fit ∈ [1, 2] **if and only if** that κ_eff slope lies in [0, 1].  A sufficient,
+checkable condition (Chebyshev's sum inequality) is that over the window κ_eff,i is non-decreasing
+in λ_i and κ_eff,i/λ_i = M_ii/λ_i² is non-increasing in λ_i.  Neither holds automatically on a
+finite window: families exist with γ_fit < 1 or γ_fit > 2.
+
+A data-dependent interval guaranteed to contain γ_fit: the OLS slope is the linear form
+Σ_i w_i y_i with w_i = (x_i − x̄)/Σ_j (x_j − x̄)², so over the box y_i ∈ [log lo_i, log hi_i] its
+extremes are Σ_i min/max(w_i log lo_i, w_i log hi_i).  With the wedge (A2), lo_i = λ_i (for any
+symmetric h_p) and hi_i = κ* or the tighter per-sample E_p[κ_max(p) v_iᵀh_pv_i]/λ_i (for PSD h_p).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sgdnoise._typing import FloatArray, IntArray
+from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
+
+PROTOCOLS: tuple[str, ...] = ("top", "layerwise")
+
+
+def ols_slope(x: FloatArray, y: FloatArray) -> float:
+    r"""Ordinary least-squares slope of y on x.
+
+    .. math:: \hat b = \frac{\sum_i (x_i-\bar x)(y_i-\bar y)}{\sum_i (x_i-\bar x)^2}
+
+    References
+    ----------
+    Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A3, fit protocol of A6).
+    """
+    x = as_float_array(x, "x", ndim=1)
+    y = as_float_array(y, "y", ndim=1)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape; got {x.shape}, {y.shape}")
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    if x.size < 2 or sxx <= 0:
+        raise ValueError("x must hold at least two distinct values for a slope")
+    return float(xc @ (y - y.mean())) / sxx
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """Result of a log–log OLS fit y ≈ prefactor · λ^slope.
+
+    Attributes
+    ----------
+    slope : float
+        Fitted exponent γ.
+    intercept : float
+        log10 of the prefactor.
+    prefactor : float
+    r2 : float
+        Coefficient of determination of the log–log fit.
+    num_points : int
+        Directions used.
+    index : (num_points,) int array
+        Positions (into the arrays passed) of the directions used.
+    protocol : str
+    """
+
+    slope: float
+    intercept: float
+    prefactor: float
+    r2: float
+    num_points: int
+    index: IntArray = field(repr=False)
+    protocol: str = "top"
+
+
+def _select(lam: FloatArray, y: FloatArray, top: int | None, protocol: str,
+            trim_percentile: float, keep_fraction: float) -> IntArray:
+    order = np.argsort(-lam, kind="stable")
+    if protocol == "top":
+        if top is not None:
+            order = order[:top]
+        return order[(lam[order] > 0) & (y[order] > 0)]
+    # layerwise: positive entries, trim the lowest percentile of either log, keep top fraction
+    order = order[(lam[order] > 0) & (y[order] > 0)]
+    if order.size == 0:
+        return order
+    lx, ly = np.log10(lam[order]), np.log10(y[order])
+    keep = (lx >= np.percentile(lx, trim_percentile)) & (ly >= np.percentile(ly, trim_percentile))
+    order = order[keep]
+    n_keep = int(np.ceil(keep_fraction * order.size))
+    if top is not None:
+        n_keep = min(n_keep, top)
+    return order[:n_keep]
+
+
+def fit_power_law(lam: FloatArray, y: FloatArray, *, top: int | None = None,
+                  protocol: str = "top", trim_percentile: float = 5.0,
+                  keep_fraction: float = 0.8) -> PowerLawFit:
+    r"""Fit y_i ∝ λ_i^γ by OLS of log10 y on log10 λ, with the paper's window protocols.
+
+    .. math:: \log_{10} y_i = \gamma \log_{10}\lambda_i + b
+
+    Protocols
+    ---------
+    ``"top"`` (paper's main protocol)
+        Sort λ descending, keep the top ``top`` directions (all if None), drop entries with
+        λ ≤ 0 or y ≤ 0, fit.
+    ``"layerwise"``
+        Drop non-positive entries, drop points below the ``trim_percentile`` percentile of
+        either log, keep the top ``keep_fraction`` by λ (and at most ``top``), fit.
+
+    Parameters
+    ----------
+    lam, y : (D,) arrays
+        Eigenvalues of H and the matching diagonal (C_ii or M_ii) in the same order.
+    top : int, optional
+        Window size 𝒩 (the paper hand-picks 200–1500 of D = 2500).
+
+    Raises
+    ------
+    ValueError
+        If fewer than two usable points with distinct λ remain.
+
+    References
+    ----------
+    Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A6 fit protocol; authors' code Yikuan-PKU/AWCH).
+    """
+    lam = as_float_array(lam, "lam", ndim=1)
+    y = as_float_array(y, "y", ndim=1)
+    if lam.shape != y.shape:
+        raise ValueError(f"lam and y must have the same shape; got {lam.shape}, {y.shape}")
+    protocol = check_choice(protocol, "protocol", PROTOCOLS)
+    if top is not None:
+        top = check_positive_int(top, "top", minimum=2)
+    trim_percentile = check_positive(trim_percentile, "trim_percentile", allow_zero=True)
+    if trim_percentile >= 100:
+        raise ValueError(f"trim_percentile must be < 100; got {trim_percentile}")
+    keep_fraction = check_positive(keep_fraction, "keep_fraction")
+    if keep_fraction > 1:
+        raise ValueError(f"keep_fraction must be in (0, 1]; got {keep_fraction}")
+    idx = _select(lam, y, top, protocol, trim_percentile, keep_fraction)
+    if idx.size < 2 or np.ptp(lam[idx]) == 0:
+        raise ValueError(
+            f"only {idx.size} usable point(s) with distinct positive lam and y: cannot fit a power law"
+        )
+    x, v = np.log10(lam[idx]), np.log10(y[idx])
+    slope = ols_slope(x, v)
+    intercept = float(v.mean() - slope * x.mean())
+    resid = v - (slope * x + intercept)
+    ss_tot = float(((v - v.mean()) ** 2).sum())
+    r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
+    return PowerLawFit(slope=slope, intercept=intercept, prefactor=10.0**intercept, r2=r2,
+                       num_points=int(idx.size), index=idx, protocol=protocol)
+
+
+def exponent_interval(lam: FloatArray, kappa_lower: FloatArray, kappa_upper: FloatArray
+                      ) -> tuple[float, float]:
+    r"""Interval guaranteed to contain γ_fit = 1 + slope(log κ_eff on log λ) given κ_eff bounds.
+
+    .. math::
+        \gamma_{\mathrm{fit}} \in \Big[1 + \sum_i \min(w_i \ell_i, w_i u_i),\;
+                                       1 + \sum_i \max(w_i \ell_i, w_i u_i)\Big],
+        \quad w_i = \frac{x_i-\bar x}{\sum_j (x_j-\bar x)^2}
+
+    with x_i = log λ_i, ℓ_i = log κ_lower,i, u_i = log κ_upper,i (any common log base).
+    The interval is attained: the slope is linear in the log κ's, so the extremes sit at corners
+    of the box.  Infinite upper bounds give an unbounded side.
+
+    Parameters
+    ----------
+    lam : (n,) array
+        Positive eigenvalues of the fitted window.
+    kappa_lower, kappa_upper : (n,) arrays
+        0 < kappa_lower ≤ kappa_eff ≤ kappa_upper per direction (A2: λ_i and κ*).
+
+    References
+    ----------
+    Zhang, Yang & Tu, arXiv:2602.05600 (spec claims A2, A3).
+    """
+    lam = as_float_array(lam, "lam", ndim=1)
+    lo = np.asarray(kappa_lower, dtype=np.float64)
+    hi = np.asarray(kappa_upper, dtype=np.float64)
+    if not (lo.shape == hi.shape == lam.shape):
+        raise ValueError("lam, kappa_lower and kappa_upper must have the same shape")
+    if np.any(~(lam > 0)) or np.any(~(lo > 0)):
+        raise ValueError("lam and kappa_lower must be > 0")
+    if np.any(np.isnan(hi)) or np.any(hi < lo * (1 - 1e-12)):
+        raise ValueError("kappa_upper must be >= kappa_lower (and not NaN)")
+    x = np.log(lam)
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    if lam.size < 2 or sxx <= 0:
+        raise ValueError("lam must hold at least two distinct values")
+    w = xc / sxx
+    with np.errstate(invalid="ignore"):
+        a, b = w * np.log(lo), w * np.log(hi)
+    a = np.where(w == 0, 0.0, a)
+    b = np.where(w == 0, 0.0, b)
+    return 1.0 + float(np.minimum(a, b).sum()), 1.0 + float(np.maximum(a, b).sum())
+
+
+@dataclass(frozen=True)
+class ExponentFit:
+    """γ fitted from M_ii (or C_ii) with the A3 identity, its guaranteed interval and conditions.
+
+    Attributes
+    ----------
+    gamma : float
+        Fitted exponent of M_ii (or C_ii) against λ_i.
+    kappa_slope : float
+        OLS slope of log κ_eff on log λ over the same window.
+    identity_residual : float
+        γ − (1 + kappa_slope); zero up to round-off (A3 identity).
+    interval : (float, float)
+        Guaranteed to contain ``gamma`` (from the wedge bounds; see :func:`exponent_interval`).
+    in_unit_range : bool
+        0 ≤ kappa_slope ≤ 1, the exact condition for 1 ≤ γ ≤ 2.
+    monotone_condition : bool
+        The sufficient condition: κ_eff non-decreasing and κ_eff/λ non-increasing in λ.
+    fit : PowerLawFit
+    """
+
+    gamma: float
+    kappa_slope: float
+    identity_residual: float
+    interval: tuple[float, float]
+    in_unit_range: bool
+    monotone_condition: bool
+    fit: PowerLawFit
+
+
+def monotone_condition(lam: FloatArray, kappa_eff: FloatArray, *, rtol: float = 1e-12) -> bool:
+    r"""Sufficient condition for 1 ≤ γ_fit ≤ 2 (Chebyshev's sum inequality on the OLS slope).
+
+    True when, sorted by λ, κ_eff is non-decreasing and κ_eff/λ is non-increasing.
+
+    References
+    ----------
+    Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A3; the condition is stated in the docs).
+    """
+    lam = as_float_array(lam, "lam", ndim=1)
+    kappa_eff = as_float_array(kappa_eff, "kappa_eff", ndim=1)
+    order = np.argsort(lam, kind="stable")
+    k = np.log(kappa_eff[order])
+    r = k - np.log(lam[order])
+    tol = rtol * max(1.0, float(np.abs(k).max(initial=0.0)))
+    return bool(np.all(np.diff(k) >= -tol) and np.all(np.diff(r) <= tol))
+
+
+def fit_exponent(lam: FloatArray, M_ii: FloatArray, *, kappa_star: float | None = None,
+                 kappa_upper: FloatArray | None = None, top: int | None = None,
+                 protocol: str = "top", trim_percentile: float = 5.0,
+                 keep_fraction: float = 0.8) -> ExponentFit:
+    r"""Fit M_ii ∝ λ_i^γ and report the A3 identity, the guaranteed interval and the conditions.
+
+    The interval uses the wedge: κ_eff,i ≥ λ_i always and κ_eff,i ≤ min(κ*, kappa_upper_i)
+    (both need PSD per-sample Hessians).  Without either upper bound the interval is
+    unbounded on the side(s) that depend on it.
+
+    Parameters
+    ----------
+    lam, M_ii : (D,) arrays
+        Eigenvalues of H (any order) and v_iᵀ M v_i in the same order.
+    kappa_star : float, optional
+        κ* = max_p κ_max(p).
+    kappa_upper : (D,) array, optional
+        A per-direction upper bound on κ_eff, e.g. (v_iᵀ K v_i)/λ_i with K = E_p[κ_max(p) h_p].
+    top, protocol, trim_percentile, keep_fraction
+        Window, as in :func:`fit_power_law`.
+
+    References
+    ----------
+    Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A3).
+    """
+    fit = fit_power_law(lam, M_ii, top=top, protocol=protocol, trim_percentile=trim_percentile,
+                        keep_fraction=keep_fraction)
+    idx = fit.index
+    lam_w, M_w = np.asarray(lam, dtype=np.float64)[idx], np.asarray(M_ii, dtype=np.float64)[idx]
+    kappa_eff = M_w / lam_w
+    kappa_slope = ols_slope(np.log10(lam_w), np.log10(kappa_eff))
+    upper = np.full_like(lam_w, np.inf)
+    if kappa_star is not None:
+        upper = np.minimum(upper, check_positive(kappa_star, "kappa_star"))
+    if kappa_upper is not None:
+        ku = as_float_array(kappa_upper, "kappa_upper", ndim=1)
+        if ku.shape != np.shape(lam):
+            raise ValueError(f"kappa_upper must have the shape of lam {np.shape(lam)}; got {ku.shape}")
+        upper = np.minimum(upper, ku[idx])
+    interval = exponent_interval(lam_w, lam_w, np.maximum(upper, lam_w))
+    return ExponentFit(
+        gamma=fit.slope,
+        kappa_slope=kappa_slope,
+        identity_residual=fit.slope - (1.0 + kappa_slope),
+        interval=interval,
+        in_unit_range=bool(0.0 <= kappa_slope <= 1.0),
+        monotone_condition=monotone_condition(lam_w, kappa_eff),
+        fit=fit,
+    )
+
+
+__all__ = [
+    "PROTOCOLS",
+    "ExponentFit",
+    "PowerLawFit",
+    "exponent_interval",
+    "fit_exponent",
+    "fit_power_law",
+    "monotone_condition",
+    "ols_slope",
+]

@@ -1,0 +1,38 @@
+"""The registry of checkable claims, one per SPEC id, run by ``sgdnoise verify``.
+
+>>> from sgdnoise.verify.claims import REGISTRY
+>>> result = REGISTRY.get("A1").check(seed=0)   # doctest: +SKIP
+>>> result.verdict                               # doctest: +SKIP
+'pass'
+"""
+
+from __future__ import annotations
+
+from sgdnoise.verify._part_a import CLAIMS_A
+from sgdnoise.verify._registry import (
+    SCALES,
+    Claim,
+    ClaimResult,
+    Outcome,
+    Registry,
+    RunContext,
+)
+
+
+def default_registry() -> Registry:
+    """A fresh registry holding every claim the package implements."""
+    return Registry(CLAIMS_A)
+
+
+REGISTRY: Registry = default_registry()
+
+__all__ = [
+    "REGISTRY",
+    "SCALES",
+    "Claim",
+    "ClaimResult",
+    "Outcome",
+    "Registry",
+    "RunContext",
+    "default_registry",
+]

@@ -1,0 +1,431 @@
+r"""Hypothesis strategies for the random families of spec part A ("Random families").
+
+Each strategy draws a seed and a few parameters, then calls the matching numpy constructor of
+:mod:`sgdnoise.sim.families`, so a failing example is reproducible from its seed and shrinks
+towards small dimensions and sample counts.  Bounds are keyword-only and validated when the
+strategy is built (a ``ValueError`` names the bad argument).
+
+Example: a user's own property test
+-----------------------------------
+Conjecture: tr M ≥ (tr H)²/D for every family (true: tr M ≥ tr H² ≥ (tr H)²/D)::
+
+    import numpy as np
+    from hypothesis import given
+    from sgdnoise.theory import hessian_moments
+    from sgdnoise.verify.strategies import per_sample_hessian_families
+
+    @given(h=per_sample_hessian_families(max_dim=6))
+    def test_my_conjecture(h):
+        H, M = hessian_moments(h)
+        D = H.shape[0]
+        assert np.trace(M) >= np.trace(H) ** 2 / D - 1e-12 * np.trace(M)
+
+A false conjecture, say M ⪰ κ_min H with κ_min = min_p κ_max(p), fails on the first
+``"identical"`` draw with distinct eigenvalues, and Hypothesis shrinks it to a small D and N.
+Pass ``psd=False`` to include indefinite members, e.g. for the lower Loewner side (A1)::
+
+    @given(h=per_sample_hessian_families(max_dim=6, psd=False))
+    def test_loewner_lower_side(h):
+        H, M = hessian_moments(h)
+        assert loewner_sandwich(H, M).lower >= -1e-12
+
+References
+----------
+Spec "Random families for property tests"; Zhang, Yang & Tu, arXiv:2602.05600.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from sgdnoise._typing import FloatArray
+from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
+from sgdnoise.sim.families import (
+    MAX_DECADES,
+    commuting_pair,
+    identical_hessians,
+    kronecker_family,
+    log_uniform_spectrum,
+    noncommuting_pair,
+    random_psd,
+    random_rank_r,
+    rank_one_equal_curvature,
+    symmetric_hessians,
+    window_breaking_family,
+)
+from sgdnoise.theory import kronecker_hessians
+
+#: Per-sample Hessian families whose members are all PSD.
+PSD_FAMILIES: tuple[str, ...] = ("identical", "rank_one", "rank_r", "kronecker", "window_breaking")
+#: Families with indefinite members, added by ``psd=False``.
+SYMMETRIC_FAMILIES: tuple[str, ...] = ("symmetric", "indefinite_kronecker")
+#: The default families of :func:`per_sample_hessian_families`: spec families (i)–(iv).
+DEFAULT_FAMILIES: tuple[str, ...] = ("identical", "rank_one", "rank_r", "kronecker")
+
+_SEEDS = st.integers(0, 2**32 - 1)
+
+
+def _check_range(value: Any, name: str, *, allow_zero: bool = False,
+                 upper: float = MAX_DECADES) -> tuple[float, float]:
+    """A number or a (low, high) pair of numbers in [0 or >0, upper], returned as a pair."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be a number or a (low, high) pair; got {value!r}")
+    lo = check_positive(pair[0], name, allow_zero=allow_zero)
+    hi = check_positive(pair[1], name, allow_zero=allow_zero)
+    if lo > hi or hi > upper:
+        raise ValueError(f"{name} must satisfy low <= high <= {upper:g}; got {value!r}")
+    return lo, hi
+
+
+def _check_bounds(low: Any, high: Any, low_name: str, high_name: str,
+                  minimum: int = 1) -> tuple[int, int]:
+    lo = check_positive_int(low, low_name, minimum=minimum)
+    hi = check_positive_int(high, high_name, minimum=minimum)
+    if lo > hi:
+        raise ValueError(f"{high_name} must be >= {low_name} = {lo}; got {hi}")
+    return lo, hi
+
+
+def _floats(lo: float, hi: float) -> SearchStrategy[float]:
+    return st.just(lo) if lo == hi else st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+def spectra(*, min_dim: int = 2, max_dim: int = 8, decades: float | tuple[float, float] = (1.0, 4.0),
+            decay: float | tuple[float, float] | None = None) -> SearchStrategy[FloatArray]:
+    r"""Positive spectra in descending order: log-uniform over several decades, or a power law.
+
+    Parameters
+    ----------
+    min_dim, max_dim : int
+        Bounds on the length D (1 ≤ min_dim ≤ max_dim).
+    decades : float or (float, float)
+        Spread log10(λ_1/λ_D), or the range it is drawn from (0 < low ≤ high ≤ 100).
+    decay : float or (float, float), optional
+        If given, λ_i = i^(−d) with d drawn from this range (``decades`` is then ignored).
+
+    Returns
+    -------
+    strategy of (D,) float64 arrays
+
+    References
+    ----------
+    Spec "Random families for property tests" (spectra); Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim")
+    dec = _check_range(decades, "decades")
+    dk = None if decay is None else _check_range(decay, "decay")
+
+    @st.composite
+    def draw_spectrum(draw: st.DrawFn) -> FloatArray:
+        D = draw(st.integers(d_lo, d_hi))
+        seed = draw(_SEEDS)
+        if dk is None:
+            return log_uniform_spectrum(D, rng=seed, decades=draw(_floats(*dec)))
+        return log_uniform_spectrum(D, rng=seed, decay=draw(_floats(*dk)))
+
+    return draw_spectrum()
+
+
+def psd_matrices(*, min_dim: int = 2, max_dim: int = 8,
+                 decades: float | tuple[float, float] = (1.0, 4.0),
+                 decay: float | tuple[float, float] | None = None,
+                 spectrum: Any = None) -> SearchStrategy[FloatArray]:
+    r"""Symmetric PSD matrices V diag(λ) Vᵀ with V Haar-random.
+
+    Parameters
+    ----------
+    min_dim, max_dim, decades, decay
+        The spectrum, as in :func:`spectra`.
+    spectrum : (D,) array, optional
+        A fixed non-negative spectrum (then only the eigenvectors are random).
+
+    Returns
+    -------
+    strategy of (D, D) float64 arrays
+
+    References
+    ----------
+    Spec "Random families for property tests"; Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    if spectrum is not None:
+        fixed = as_float_array(spectrum, "spectrum", ndim=1)
+        if fixed.size < 1 or fixed.min() < 0:
+            raise ValueError("spectrum must be a non-empty array of non-negative eigenvalues")
+        spec: SearchStrategy[FloatArray] = st.just(fixed)
+    else:
+        spec = spectra(min_dim=min_dim, max_dim=max_dim, decades=decades, decay=decay)
+    return st.builds(lambda lam, seed: random_psd(lam, rng=seed), spec, _SEEDS)
+
+
+def commuting_pairs(*, min_dim: int = 2, max_dim: int = 8,
+                    decades: float | tuple[float, float] = (1.0, 4.0)
+                    ) -> SearchStrategy[tuple[FloatArray, FloatArray]]:
+    r"""Commuting PSD pairs (C, H) sharing a Haar eigenbasis (ε(C, H) = 0 up to round-off).
+
+    Parameters
+    ----------
+    min_dim, max_dim : int
+        Bounds on D.
+    decades : float or (float, float)
+        Spread of both spectra, or its range.
+
+    Returns
+    -------
+    strategy of ((D, D), (D, D)) tuples
+
+    References
+    ----------
+    Spec "Random families" and claim A5; Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim")
+    dec = _check_range(decades, "decades")
+    return st.builds(lambda D, seed, dd: commuting_pair(D, rng=seed, decades=dd),
+                     st.integers(d_lo, d_hi), _SEEDS, _floats(*dec))
+
+
+def noncommuting_pairs(*, min_dim: int = 2, max_dim: int = 8,
+                       decades: float | tuple[float, float] = (1.0, 4.0)
+                       ) -> SearchStrategy[tuple[FloatArray, FloatArray]]:
+    r"""PSD pairs (C, H) with independent Haar eigenbases (distributed as the A5 baseline).
+
+    Parameters
+    ----------
+    min_dim, max_dim : int
+        Bounds on D.
+    decades : float or (float, float)
+        Spread of both spectra, or its range.
+
+    Returns
+    -------
+    strategy of ((D, D), (D, D)) tuples
+
+    References
+    ----------
+    Spec "Random families" and claim A5; Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim")
+    dec = _check_range(decades, "decades")
+    return st.builds(lambda D, seed, dd: noncommuting_pair(D, rng=seed, decades=dd),
+                     st.integers(d_lo, d_hi), _SEEDS, _floats(*dec))
+
+
+def _kronecker_shapes(min_dim: int, max_dim: int) -> list[tuple[int, int]]:
+    return [(o, i) for o in range(1, max_dim + 1) for i in range(1, max_dim + 1)
+            if min_dim <= o * i <= max_dim]
+
+
+def per_sample_hessian_families(*, min_dim: int = 2, max_dim: int = 6, min_samples: int = 1,
+                                max_samples: int = 20,
+                                families: tuple[str, ...] = DEFAULT_FAMILIES,
+                                psd: bool = True,
+                                decades: float | tuple[float, float] = (1.0, 3.0)
+                                ) -> SearchStrategy[FloatArray]:
+    r"""Stacks h of per-sample Hessians, shape (N, D, D), from the spec's random families.
+
+    Families (names for ``families``):
+
+    ``"identical"``
+        h_p = H, H PSD with Haar eigenvectors (γ = 2).
+    ``"rank_one"``
+        h_p = κ u_p u_pᵀ, anisotropic unit u_p (γ = 1).
+    ``"rank_r"``
+        rank-r PSD, random eigenvectors and per-sample spectra.
+    ``"kronecker"``
+        G_p ⊗ a_p a_pᵀ of a dense layer (softmax or Gauss–Newton G_p), D = out·in.
+    ``"window_breaking"``
+        coordinate rank-one family whose fitted γ leaves [1, 2] (needs N ≥ D + 1).
+    ``"symmetric"``, ``"indefinite_kronecker"``
+        indefinite members (Haar eigenvectors with random signs; Gauss–Newton plus a residual
+        term); added automatically by ``psd=False``.
+
+    Parameters
+    ----------
+    min_dim, max_dim : int
+        Bounds on D (a Kronecker draw picks out·in within them).
+    min_samples, max_samples : int
+        Bounds on N.
+    families : tuple of str
+        Which families to draw from.
+    psd : bool
+        If False, also draw the indefinite families (every member is still symmetric).
+    decades : float or (float, float)
+        Anisotropy of spectra and direction distributions, or its range.
+
+    Returns
+    -------
+    strategy of (N, D, D) float64 arrays
+
+    References
+    ----------
+    Spec "Random families for property tests" (i)–(v); Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim")
+    n_lo, n_hi = _check_bounds(min_samples, max_samples, "min_samples", "max_samples")
+    dec = _check_range(decades, "decades")
+    if isinstance(families, str) or not families:
+        raise ValueError(f"families must be a non-empty tuple of names; got {families!r}")
+    for name in families:
+        check_choice(name, "families", PSD_FAMILIES + SYMMETRIC_FAMILIES)
+    if not isinstance(psd, (bool, np.bool_)):
+        raise ValueError(f"psd must be True or False; got {psd!r}")
+    if psd:
+        bad = [f for f in families if f in SYMMETRIC_FAMILIES]
+        if bad:
+            raise ValueError(f"families {bad} are indefinite: pass psd=False to draw them")
+        pool = tuple(families)
+    else:
+        pool = tuple(families) + tuple(f for f in SYMMETRIC_FAMILIES if f not in families)
+    if "window_breaking" in pool and (n_hi < 3 or d_hi < 2):
+        raise ValueError("the window_breaking family needs max_dim >= 2 and max_samples >= 3")
+    shapes = _kronecker_shapes(d_lo, d_hi)
+
+    @st.composite
+    def draw_family(draw: st.DrawFn) -> FloatArray:
+        family = draw(st.sampled_from(pool))
+        seed = draw(_SEEDS)
+        dd = draw(_floats(*dec))
+        if family in ("kronecker", "indefinite_kronecker"):
+            out, inn = draw(st.sampled_from(shapes))
+            N = draw(st.integers(n_lo, n_hi))
+            rank = draw(st.one_of(st.none(), st.integers(1, out)))
+            if family == "kronecker":
+                G, a = kronecker_family(out, inn, N, rng=seed, decades=dd, gauss_newton_rank=rank)
+            else:
+                residual = draw(st.floats(0.1, 2.0))
+                G, a = kronecker_family(out, inn, N, rng=seed, decades=dd,
+                                        gauss_newton_rank=rank or out, residual=residual)
+            return kronecker_hessians(G, a)
+        if family == "window_breaking":
+            D = draw(st.integers(max(d_lo, 2), min(d_hi, n_hi - 1)))
+            N = draw(st.integers(max(n_lo, D + 1), n_hi))
+            side = draw(st.sampled_from(("below", "above")))
+            return window_breaking_family(D, N, rng=seed, side=side)
+        D = draw(st.integers(d_lo, d_hi))
+        N = draw(st.integers(n_lo, n_hi))
+        if family == "identical":
+            lam = log_uniform_spectrum(D, rng=seed, decades=dd)
+            return identical_hessians(random_psd(lam, rng=seed + 1), N)
+        if family == "rank_one":
+            kappa = draw(st.floats(0.1, 10.0))
+            return rank_one_equal_curvature(D, N, rng=seed, kappa=kappa, decades=dd)
+        if family == "rank_r":
+            rank = draw(st.integers(1, D))
+            spread = draw(st.floats(0.0, 2.0))
+            return random_rank_r(D, N, rng=seed, rank=rank, decades=dd, spectrum_decades=spread)
+        return symmetric_hessians(D, N, rng=seed, decades=dd)
+
+    return draw_family()
+
+
+def kronecker_factors(*, max_out: int = 4, max_in: int = 4, max_samples: int = 20,
+                      min_samples: int = 1, psd: bool = True,
+                      decades: float | tuple[float, float] = (0.5, 3.0)
+                      ) -> SearchStrategy[tuple[FloatArray, FloatArray, FloatArray]]:
+    r"""Dense-layer factors (G, a, delta): h_p = G_p ⊗ a_p a_pᵀ and g_p = δ_p ⊗ a_p.
+
+    G_p is softmax-like diag(q) − qqᵀ (binary logistic for out = 1) or Gauss–Newton of random
+    rank; with ``psd=False`` some draws add the indefinite residual term.  δ_p is Gaussian
+    (the Kronecker identities hold for any δ_p).
+
+    Parameters
+    ----------
+    max_out, max_in : int
+        Bounds on the layer's output and input widths (each ≥ 1).
+    max_samples, min_samples : int
+        Bounds on N.
+    psd : bool
+        If False, G_p may be indefinite.
+    decades : float or (float, float)
+        Anisotropy of the inputs, or its range.
+
+    Returns
+    -------
+    strategy of (G (N, out, out), a (N, in), delta (N, out)) tuples
+
+    References
+    ----------
+    Spec part A, "Dense-layer structure" and "Random families" (iv); Zhang, Yang & Tu,
+    arXiv:2602.05600.
+    """
+    max_out = check_positive_int(max_out, "max_out")
+    max_in = check_positive_int(max_in, "max_in")
+    n_lo, n_hi = _check_bounds(min_samples, max_samples, "min_samples", "max_samples")
+    dec = _check_range(decades, "decades")
+    if not isinstance(psd, (bool, np.bool_)):
+        raise ValueError(f"psd must be True or False; got {psd!r}")
+
+    @st.composite
+    def draw_factors(draw: st.DrawFn) -> tuple[FloatArray, FloatArray, FloatArray]:
+        out = draw(st.integers(1, max_out))
+        inn = draw(st.integers(1, max_in))
+        N = draw(st.integers(n_lo, n_hi))
+        seed = draw(_SEEDS)
+        rank = draw(st.one_of(st.none(), st.integers(1, out)))
+        residual = 0.0 if psd else draw(st.sampled_from((0.0, 0.5, 2.0)))
+        if residual > 0 and rank is None:
+            rank = out
+        G, a = kronecker_family(out, inn, N, rng=seed, decades=draw(_floats(*dec)),
+                                gauss_newton_rank=rank, residual=residual)
+        delta = np.random.default_rng(seed).standard_normal((N, out))
+        return G, a, delta
+
+    return draw_factors()
+
+
+def window_breaking_families(*, side: str = "below", min_dim: int = 2, max_dim: int = 6,
+                             max_samples: int = 20) -> SearchStrategy[FloatArray]:
+    r"""Per-sample Hessians (N, D, D) whose fitted exponent leaves [1, 2] on every window.
+
+    See :func:`sgdnoise.sim.families.window_breaking_family`: γ_fit = 1/2 (``side="below"``)
+    or 3 (``side="above"``) exactly, while every h_p is PSD and the wedge interval contains it.
+
+    Parameters
+    ----------
+    side : {"below", "above", "either"}
+        Side of [1, 2]; "either" draws it.
+    min_dim, max_dim : int
+        Bounds on D (≥ 2).
+    max_samples : int
+        Upper bound on N (≥ min_dim + 1; N ≥ D + 1 always).
+
+    Returns
+    -------
+    strategy of (N, D, D) float64 arrays
+
+    References
+    ----------
+    Spec claim A3 and "Random families" (v); Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    side = check_choice(side, "side", ("below", "above", "either"))
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim", minimum=2)
+    n_hi = check_positive_int(max_samples, "max_samples")
+    if n_hi < d_lo + 1:
+        raise ValueError(f"max_samples must be >= min_dim + 1 = {d_lo + 1}; got {n_hi}")
+    sides = ("below", "above") if side == "either" else (side,)
+
+    @st.composite
+    def draw_window_breaking(draw: st.DrawFn) -> FloatArray:
+        D = draw(st.integers(d_lo, min(d_hi, n_hi - 1)))
+        N = draw(st.integers(D + 1, n_hi))
+        return window_breaking_family(D, N, rng=draw(_SEEDS), side=draw(st.sampled_from(sides)))
+
+    return draw_window_breaking()
+
+
+__all__ = [
+    "DEFAULT_FAMILIES",
+    "PSD_FAMILIES",
+    "SYMMETRIC_FAMILIES",
+    "commuting_pairs",
+    "kronecker_factors",
+    "noncommuting_pairs",
+    "per_sample_hessian_families",
+    "psd_matrices",
+    "spectra",
+    "window_breaking_families",
+]
