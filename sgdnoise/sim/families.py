@@ -8,18 +8,19 @@ integer seed) and raises a ``ValueError`` naming the offending argument.
 Families of per-sample Hessians h_p (stacked as ``h``, shape (N, D, D)), with H = E_p h_p,
 M = E_p[h_p²] and the fitted exponent γ of M_ii ∝ λ_i^γ in H's eigenbasis (spec claim A3):
 
-==============================  =====================================================  ==========
-constructor                     h_p                                                    γ
-==============================  =====================================================  ==========
-:func:`identical_hessians`      H for every p (M = H²)                                 2 exactly
-:func:`rank_one_equal_curvature` κ u_p u_pᵀ, ‖u_p‖ = 1 (M = κH)                        1 exactly
-:func:`random_rank_r`           rank-r PSD, random eigenvectors and spectra            data
-:func:`kronecker_family`        G_p ⊗ a_p a_pᵀ, a dense layer's exact block            data
-:func:`window_breaking_family`  κ_i v_i v_iᵀ, n_i samples per direction                0.5 or 3
-==============================  =====================================================  ==========
+================================  ===========================================  =========
+constructor                       h_p                                          γ
+================================  ===========================================  =========
+:func:`identical_hessians`        H for every p (M = H²)                       2 exactly
+:func:`rank_one_equal_curvature`  κ u_p u_pᵀ, ‖u_p‖ = 1 (M = κH)               1 exactly
+:func:`random_rank_r`             rank-r PSD, random eigenvectors and spectra  data
+:func:`kronecker_family`          G_p ⊗ a_p a_pᵀ, a dense layer's exact block  data
+:func:`window_breaking_family`    κ_i v_i v_iᵀ, n_i samples per direction      1/2 or 3
+:func:`symmetric_hessians`        indefinite, Haar eigenvectors, random signs  data
+================================  ===========================================  =========
 
-Exact population moments (no sampling error) of Gaussian families, for which the sufficient
-condition of A3 provably holds, are given by :func:`population_linear_regression`,
+Exact population moments (no sampling error) of Gaussian families, for which γ_fit ∈ [1, 2]
+is a theorem (see each docstring), are given by :func:`population_linear_regression`,
 :func:`population_wishart` and :func:`population_kronecker`; :func:`wishart_hessians` draws the
 matching finite samples.
 """

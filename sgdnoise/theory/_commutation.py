@@ -78,6 +78,10 @@ def expected_random_commutator(eig_C: FloatArray, eig_H: FloatArray) -> float:
     h = np.asarray(eig_H, dtype=np.float64)
     if a.shape != h.shape or a.ndim != 1 or a.size < 2:
         raise ValueError("eig_C and eig_H must be 1-D of equal length >= 2")
+    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(h)):
+        raise ValueError("eig_C and eig_H must be finite")
+    if not np.any(a) or not np.any(h):
+        raise ValueError("eig_C and eig_H must not be all zero: the relative commutator is undefined")
     D = a.size
     num = (D * (a @ a) - a.sum() ** 2) * 2 * (D * (h @ h) - h.sum() ** 2) / ((D - 1) * D * (D + 2))
     return float(np.sqrt(max(num, 0.0)) / (np.linalg.norm(a) * np.linalg.norm(h)))
@@ -222,7 +226,8 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
     ----------
     C, H : (D, D) symmetric arrays
     top_k : int, optional
-        Size of the top window (default: max(2, D // 10)); the bulk window is the rest.
+        Size of the top window (default: max(2, D // 10), at most D − 1); the bulk window is
+        the rest.
     num_baseline : int
         Haar samples for the baseline.
     rng : Generator or int
@@ -236,7 +241,9 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
     C, H = _pair(C, H)
     D = C.shape[0]
     eb = basis if basis is not None else eigenbasis(H)
-    k = max(2, D // 10) if top_k is None else check_positive_int(top_k, "top_k")
+    if D < 2:
+        raise ValueError(f"C and H must be at least 2x2 for windows; got D = {D}")
+    k = min(max(2, D // 10), D - 1) if top_k is None else check_positive_int(top_k, "top_k")
     if k >= D:
         raise ValueError(f"top_k must be < D = {D}; got {k}")
     C_eig = eb.V.T @ C @ eb.V

@@ -26,6 +26,10 @@ from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
 
 PROTOCOLS: tuple[str, ...] = ("top", "layerwise")
+#: Smallest spread of ln λ over a window for a fit: below it eigenvalues are tied to round-off.
+MIN_LOG_SPREAD = 1e-8
+#: Default tolerance (in log units) of :func:`monotone_condition`, above eigensolver round-off.
+MONOTONE_LOG_TOL = 1e-8
 
 
 def ols_slope(x: FloatArray, y: FloatArray) -> float:
@@ -41,9 +45,11 @@ def ols_slope(x: FloatArray, y: FloatArray) -> float:
     y = as_float_array(y, "y", ndim=1)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape; got {x.shape}, {y.shape}")
+    if x.size < 2:
+        raise ValueError(f"x must hold at least two values for a slope; got {x.size}")
     xc = x - x.mean()
     sxx = float(xc @ xc)
-    if x.size < 2 or sxx <= 0:
+    if sxx <= 0:
         raise ValueError("x must hold at least two distinct values for a slope")
     return float(xc @ (y - y.mean())) / sxx
 
@@ -143,9 +149,15 @@ def fit_power_law(lam: FloatArray, y: FloatArray, *, top: int | None = None,
     if keep_fraction > 1:
         raise ValueError(f"keep_fraction must be in (0, 1]; got {keep_fraction}")
     idx = _select(lam, y, top, protocol, trim_percentile, keep_fraction)
-    if idx.size < 2 or np.ptp(lam[idx]) == 0:
+    if idx.size < 2:
         raise ValueError(
-            f"only {idx.size} usable point(s) with distinct positive lam and y: cannot fit a power law"
+            f"only {idx.size} usable point(s) with positive lam and y: cannot fit a power law"
+        )
+    if np.ptp(np.log(lam[idx])) < MIN_LOG_SPREAD:
+        raise ValueError(
+            f"lam is constant over the window up to round-off (log-spread "
+            f"{np.ptp(np.log(lam[idx])):.1e} < {MIN_LOG_SPREAD:g}): the exponent is undefined "
+            "(degenerate eigenvalues leave the eigenbasis, hence M_ii and C_ii, arbitrary)"
         )
     x, v = np.log10(lam[idx]), np.log10(y[idx])
     slope = ols_slope(x, v)
@@ -190,11 +202,13 @@ def exponent_interval(lam: FloatArray, kappa_lower: FloatArray, kappa_upper: Flo
         raise ValueError("lam and kappa_lower must be > 0")
     if np.any(np.isnan(hi)) or np.any(hi < lo * (1 - 1e-12)):
         raise ValueError("kappa_upper must be >= kappa_lower (and not NaN)")
+    if lam.size < 2:
+        raise ValueError(f"lam must hold at least two values; got {lam.size}")
     x = np.log(lam)
+    if np.ptp(x) < MIN_LOG_SPREAD:
+        raise ValueError("lam must hold at least two distinct values (beyond round-off)")
     xc = x - x.mean()
     sxx = float(xc @ xc)
-    if lam.size < 2 or sxx <= 0:
-        raise ValueError("lam must hold at least two distinct values")
     w = xc / sxx
     with np.errstate(invalid="ignore"):
         a, b = w * np.log(lo), w * np.log(hi)
@@ -233,10 +247,22 @@ class ExponentFit:
     fit: PowerLawFit
 
 
-def monotone_condition(lam: FloatArray, kappa_eff: FloatArray, *, rtol: float = 1e-12) -> bool:
+def monotone_condition(lam: FloatArray, kappa_eff: FloatArray, *,
+                       tol: float = MONOTONE_LOG_TOL) -> bool:
     r"""Sufficient condition for 1 ≤ γ_fit ≤ 2 (Chebyshev's sum inequality on the OLS slope).
 
-    True when, sorted by λ, κ_eff is non-decreasing and κ_eff/λ is non-increasing.
+    True when, sorted by λ, κ_eff is non-decreasing and κ_eff/λ is non-increasing, each up to
+    ``tol`` in natural-log units (eigensolver round-off on κ_eff grows like ε‖M‖/M_ii, so an
+    exact comparison would reject exactly monotone data).
+
+    Parameters
+    ----------
+    lam : (n,) array
+        Positive eigenvalues.
+    kappa_eff : (n,) array
+        Effective curvatures M_ii/λ_i in the same order.
+    tol : float
+        Slack in log units for each step of the monotonicity checks.
 
     References
     ----------
@@ -244,10 +270,15 @@ def monotone_condition(lam: FloatArray, kappa_eff: FloatArray, *, rtol: float = 
     """
     lam = as_float_array(lam, "lam", ndim=1)
     kappa_eff = as_float_array(kappa_eff, "kappa_eff", ndim=1)
+    if lam.shape != kappa_eff.shape:
+        raise ValueError(f"lam and kappa_eff must have the same shape; got {lam.shape}, "
+                         f"{kappa_eff.shape}")
+    if np.any(~(lam > 0)) or np.any(~(kappa_eff > 0)):
+        raise ValueError("lam and kappa_eff must be > 0")
+    tol = check_positive(tol, "tol", allow_zero=True)
     order = np.argsort(lam, kind="stable")
     k = np.log(kappa_eff[order])
     r = k - np.log(lam[order])
-    tol = rtol * max(1.0, float(np.abs(k).max(initial=0.0)))
     return bool(np.all(np.diff(k) >= -tol) and np.all(np.diff(r) <= tol))
 
 
@@ -303,6 +334,8 @@ def fit_exponent(lam: FloatArray, M_ii: FloatArray, *, kappa_star: float | None 
 
 
 __all__ = [
+    "MIN_LOG_SPREAD",
+    "MONOTONE_LOG_TOL",
     "PROTOCOLS",
     "ExponentFit",
     "PowerLawFit",

@@ -24,6 +24,8 @@ A false conjecture, say M ⪰ κ_min H with κ_min = min_p κ_max(p), fails on t
 ``"identical"`` draw with distinct eigenvalues, and Hypothesis shrinks it to a small D and N.
 Pass ``psd=False`` to include indefinite members, e.g. for the lower Loewner side (A1)::
 
+    from sgdnoise.theory import loewner_sandwich
+
     @given(h=per_sample_hessian_families(max_dim=6, psd=False))
     def test_loewner_lower_side(h):
         H, M = hessian_moments(h)
@@ -308,8 +310,9 @@ def per_sample_hessian_families(*, min_dim: int = 2, max_dim: int = 6, min_sampl
         D = draw(st.integers(d_lo, d_hi))
         N = draw(st.integers(n_lo, n_hi))
         if family == "identical":
-            lam = log_uniform_spectrum(D, rng=seed, decades=dd)
-            return identical_hessians(random_psd(lam, rng=seed + 1), N)
+            rng = np.random.default_rng(seed)
+            lam = log_uniform_spectrum(D, rng=rng, decades=dd)
+            return identical_hessians(random_psd(lam, rng=rng), N)
         if family == "rank_one":
             kappa = draw(st.floats(0.1, 10.0))
             return rank_one_equal_curvature(D, N, rng=seed, kappa=kappa, decades=dd)
@@ -369,9 +372,10 @@ def kronecker_factors(*, max_out: int = 4, max_in: int = 4, max_samples: int = 2
         residual = 0.0 if psd else draw(st.sampled_from((0.0, 0.5, 2.0)))
         if residual > 0 and rank is None:
             rank = out
-        G, a = kronecker_family(out, inn, N, rng=seed, decades=draw(_floats(*dec)),
+        rng = np.random.default_rng(seed)
+        G, a = kronecker_family(out, inn, N, rng=rng, decades=draw(_floats(*dec)),
                                 gauss_newton_rank=rank, residual=residual)
-        delta = np.random.default_rng(seed).standard_normal((N, out))
+        delta = rng.standard_normal((N, out))
         return G, a, delta
 
     return draw_factors()

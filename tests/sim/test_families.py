@@ -216,7 +216,7 @@ def test_random_symmetric_keeps_negative_eigenvalues():
     assert_allclose(np.linalg.eigvalsh(A)[::-1], spectrum, rtol=0, atol=32 * EPS * 3.0)
 
 
-def test_commuting_pair_commutes_and_noncommuting_pair_does_not_share_its_basis():
+def test_pairs_are_positive_definite_with_the_requested_spread_and_commuting_pairs_commute():
     C, H = commuting_pair(6, rng=0)
     assert commutation_error(C, H) <= 64 * 6 * EPS
     C2, H2 = noncommuting_pair(6, rng=0)
@@ -244,7 +244,7 @@ def test_identical_hessians_give_gamma_two(seed, protocol):
     assert tol < 1e-6  # the round-off bound is informative here
     assert abs(fit.gamma - 2.0) <= tol
     assert abs(fit.kappa_slope - 1.0) <= tol
-    assert monotone_condition(lam, M_ii / lam, rtol=2 * float(dy.max()))
+    assert monotone_condition(lam, M_ii / lam, tol=2 * float(dy.max()))
     assert fit.interval[0] - tol <= fit.gamma <= fit.interval[1] + tol
 
 
@@ -260,7 +260,7 @@ def test_rank_one_equal_curvature_gives_gamma_one(seed, kappa):
     fit, tol, lam, M_ii, (dx, dy) = _exponent_with_tolerance(h)
     assert tol < 1e-6
     assert abs(fit.gamma - 1.0) <= tol
-    assert monotone_condition(lam, M_ii / lam, rtol=2 * float(dy.max()))
+    assert monotone_condition(lam, M_ii / lam, tol=2 * float(dy.max()))
     assert fit.interval[0] - tol <= fit.gamma <= fit.interval[1] + tol
 
 

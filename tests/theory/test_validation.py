@@ -123,6 +123,23 @@ def test_invalid_input_raises_value_error_naming_the_argument(argument, call):
         call()
 
 
+_EMPTY = np.array([])
+
+DEGENERATE_INPUTS = [  # empty or all-zero input: a ValueError, never a warning or NaN
+    pytest.param("x", lambda: theory.ols_slope(_EMPTY, _EMPTY), id="ols_slope-empty"),
+    pytest.param("lam", lambda: theory.exponent_interval(_EMPTY, _EMPTY, _EMPTY),
+                 id="exponent_interval-empty"),
+    pytest.param("eig_C", lambda: theory.expected_random_commutator(np.zeros(3), np.ones(3)),
+                 id="expected_random_commutator-zero-spectrum"),
+]
+
+
+@pytest.mark.parametrize(("argument", "call"), DEGENERATE_INPUTS)
+def test_degenerate_input_raises_value_error_naming_the_argument(argument, call):
+    with pytest.raises(ValueError, match=rf"\b{argument}\b"):
+        call()
+
+
 def test_valid_inputs_of_the_table_pass():
     """The fixtures above are valid where the table does not break them on purpose."""
     H, M = theory.hessian_moments(_H)
