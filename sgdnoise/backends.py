@@ -17,6 +17,7 @@ from typing import Any
 
 from sgdnoise._validate import check_choice
 
+#: Every backend name besides ``"auto"``: ``"numpy"`` (the reference), ``"numba"``, ``"cupy"``.
 BACKENDS: tuple[str, ...] = ("numpy", "numba", "cupy")
 _AUTO_ORDER: tuple[str, ...] = ("cupy", "numba", "numpy")
 

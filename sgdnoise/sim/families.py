@@ -199,7 +199,10 @@ def commuting_pair(D: int, *, rng: np.random.Generator | int,
 
     Returns
     -------
-    C, H : (D, D) arrays
+    C : (D, D) array
+        Noise-covariance-like PSD matrix.
+    H : (D, D) array
+        Hessian-like PSD matrix with the eigenvectors of C.
 
     References
     ----------
@@ -232,7 +235,10 @@ def noncommuting_pair(D: int, *, rng: np.random.Generator | int,
 
     Returns
     -------
-    C, H : (D, D) arrays
+    C : (D, D) array
+        Noise-covariance-like PSD matrix.
+    H : (D, D) array
+        Hessian-like PSD matrix, eigenvectors independent of those of C.
 
     References
     ----------
@@ -290,8 +296,10 @@ def rank_one_equal_curvature(D: int, N: int, *, rng: np.random.Generator | int,
 
     Parameters
     ----------
-    D, N : int
-        Dimension and number of samples, ≥ 1.
+    D : int
+        Dimension, ≥ 1.
+    N : int
+        Number of samples, ≥ 1.
     rng : numpy.random.Generator or int
     kappa : float
         The common curvature κ > 0 (every κ_max(p) = κ = κ*).
@@ -330,8 +338,10 @@ def random_rank_r(D: int, N: int, *, rng: np.random.Generator | int, rank: int =
 
     Parameters
     ----------
-    D, N : int
-        Dimension and number of samples, ≥ 1.
+    D : int
+        Dimension, ≥ 1.
+    N : int
+        Number of samples, ≥ 1.
     rng : numpy.random.Generator or int
     rank : int
         Rank r of every h_p, 1 ≤ r ≤ D.
@@ -375,8 +385,10 @@ def symmetric_hessians(D: int, N: int, *, rng: np.random.Generator | int,
 
     Parameters
     ----------
-    D, N : int
-        Dimension and number of samples, ≥ 1.
+    D : int
+        Dimension, ≥ 1.
+    N : int
+        Number of samples, ≥ 1.
     rng : numpy.random.Generator or int
     decades : float
         Spread of each |spectrum|.
@@ -420,8 +432,10 @@ def kronecker_family(out: int, inn: int, N: int, *, rng: np.random.Generator | i
 
     Parameters
     ----------
-    out, inn : int
-        Output and input width of the layer, ≥ 1.
+    out : int
+        Output width of the layer, ≥ 1.
+    inn : int
+        Input width of the layer, ≥ 1.
     N : int
         Number of samples, ≥ 1.
     rng : numpy.random.Generator or int
@@ -482,8 +496,16 @@ def kronecker_family_hessians(out: int, inn: int, N: int, *, rng: np.random.Gene
 
     Parameters
     ----------
-    out, inn, N, rng, **kwargs
-        As for :func:`kronecker_family`.
+    out : int
+        Output width of the layer, as for :func:`kronecker_family`.
+    inn : int
+        Input width of the layer, as for :func:`kronecker_family`.
+    N : int
+        Number of samples, as for :func:`kronecker_family`.
+    rng : numpy.random.Generator or int
+        Source of randomness, as for :func:`kronecker_family`.
+    **kwargs
+        ``decades``, ``gauss_newton_rank`` and ``residual``, as for :func:`kronecker_family`.
 
     Returns
     -------
@@ -614,7 +636,10 @@ def population_wishart(S: Any, rank: int = 1) -> tuple[FloatArray, FloatArray]:
 
     Returns
     -------
-    H, M : (D, D) arrays
+    H : (D, D) array
+        H = r S.
+    M : (D, D) array
+        M = r(r+1) S² + r tr(S) S.
 
     References
     ----------
@@ -642,7 +667,10 @@ def population_linear_regression(S: Any) -> tuple[FloatArray, FloatArray]:
 
     Returns
     -------
-    H, M : (D, D) arrays
+    H : (D, D) array
+        H = S.
+    M : (D, D) array
+        M = 2 S² + tr(S) S.
 
     References
     ----------
@@ -675,7 +703,10 @@ def population_kronecker(G: Any, S: Any) -> tuple[FloatArray, FloatArray]:
 
     Returns
     -------
-    H, M : (D, D) arrays, D = out·inn
+    H : (D, D) array
+        H = G ⊗ S, with D = out·inn.
+    M : (D, D) array
+        M = G² ⊗ (2 S² + tr(S) S).
 
     References
     ----------

@@ -41,8 +41,10 @@ def loewner_sandwich(H: FloatArray, M: FloatArray, kappa_star: float | None = No
 
     Parameters
     ----------
-    H, M : (D, D) arrays
-        Mean Hessian and mean squared Hessian.
+    H : (D, D) array
+        Mean Hessian H = E_p h_p.
+    M : (D, D) array
+        Mean squared Hessian M = E_p[h_p²].
     kappa_star : float, optional
         κ* = max_p λ_max(h_p); omit to check the left side only.
 
@@ -71,7 +73,10 @@ class Wedge:
 
     Attributes
     ----------
-    lam, M_ii : (D,) arrays
+    lam : (D,) array
+        Eigenvalues λ_i of H.
+    M_ii : (D,) array
+        Diagonal of M in H's eigenbasis, M_ii = v_iᵀ M v_i, in the order of ``lam``.
     lower : (D,) array
         λ_i².
     upper : (D,) array
@@ -114,8 +119,10 @@ def diagonal_wedge(lam: FloatArray, M_ii: FloatArray, kappa_star: float,
 
     Parameters
     ----------
-    lam, M_ii : (D,) arrays
-        Eigenvalues of H and the diagonal of M in the same eigenbasis.
+    lam : (D,) array
+        Eigenvalues λ_i of H.
+    M_ii : (D,) array
+        Diagonal of M in the same eigenbasis, M_ii = v_iᵀ M v_i, in the order of ``lam``.
     kappa_star : float
         κ* = max_p κ_max(p).
     K_ii : (D,) array, optional

@@ -93,12 +93,17 @@ class RandomBaseline:
 
     Attributes
     ----------
-    mean, std : float
-        Over ``samples``.
+    mean : float
+        Mean of ``samples``.
+    std : float
+        Standard deviation of ``samples`` (ddof = 1; 0 for a single sample).
     samples : (num_samples,) array
+        ε of each Haar draw, in draw order.
     expected_rms : float
         Closed-form root-mean-square (:func:`expected_random_commutator`).
     seed : int or None
+        The integer seed passed as ``rng``, which reproduces ``samples``; None when a
+        ``Generator`` was passed.
     """
 
     mean: float
@@ -118,7 +123,10 @@ def random_commutation_baseline(C: FloatArray, H: FloatArray, *, num_samples: in
 
     Parameters
     ----------
-    C, H : (D, D) symmetric arrays
+    C : (D, D) symmetric array
+        Noise covariance (ε is invariant to its scale).
+    H : (D, D) symmetric array
+        Mean Hessian.
     num_samples : int
         Monte-Carlo draws (each costs one D×D QR and two GEMMs).
     rng : Generator or int
@@ -200,11 +208,15 @@ class CommutationReport:
     epsilon : float
         ε(C, H).
     baseline : RandomBaseline
+        Spectrum-preserving Haar baseline of ε for the same pair
+        (:func:`random_commutation_baseline`).
     ratio : float
         epsilon / baseline.mean (≪ 1 means "approximately commuting").
     windows : dict[str, float]
         Windowed errors, e.g. ``{"top": …, "bulk": …}``.
     diagonal_energy : float
+        Fraction of C's Frobenius energy on the diagonal of H's eigenbasis
+        (:func:`diagonal_energy`); 1 when C and H commute and H has distinct eigenvalues.
     spearman : float or None
         Spearman rank correlation of C_ii and λ_i (None when either is constant).
     """
@@ -224,13 +236,17 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
 
     Parameters
     ----------
-    C, H : (D, D) symmetric arrays
+    C : (D, D) symmetric array
+        Noise covariance (ε is invariant to its scale).
+    H : (D, D) symmetric array
+        Mean Hessian; its eigenbasis defines the windows.
     top_k : int, optional
         Size of the top window (default: max(2, D // 10), at most D − 1); the bulk window is
         the rest.
     num_baseline : int
         Haar samples for the baseline.
     rng : Generator or int
+        Seed or generator of the baseline; an int seed is recorded in ``baseline.seed``.
     basis : EigenBasis, optional
         H's eigendecomposition, if already computed.
 

@@ -43,7 +43,10 @@ def hessian_moments(h: FloatArray) -> tuple[FloatArray, FloatArray]:
 
     Returns
     -------
-    H, M : (D, D) arrays
+    H : (D, D) array
+        Mean Hessian E_p h_p.
+    M : (D, D) array
+        Mean squared Hessian E_p[h_p²], symmetrised against round-off.
 
     References
     ----------
@@ -84,7 +87,9 @@ def gradient_covariance(grads: FloatArray) -> tuple[FloatArray, FloatArray]:
     Returns
     -------
     Sigma1 : (D, D) array
+        Per-sample gradient covariance Σ₁ (1/N normalisation).
     g_mean : (D,) array
+        Mean gradient ḡ = E_p g_p.
 
     References
     ----------
@@ -246,6 +251,7 @@ class LayerMoments:
     g_mean : (D,) array or None
         Mean gradient ḡ.
     num_samples : int
+        Number N of samples the moments average over.
     """
 
     H: FloatArray

@@ -25,6 +25,8 @@ import numpy as np
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
 
+#: Window protocols of :func:`fit_power_law`: ``"top"`` (the paper's main protocol) and
+#: ``"layerwise"``.
 PROTOCOLS: tuple[str, ...] = ("top", "layerwise")
 #: Smallest spread of ln λ over a window for a fit: below it eigenvalues are tied to round-off.
 MIN_LOG_SPREAD = 1e-8
@@ -65,6 +67,7 @@ class PowerLawFit:
     intercept : float
         log10 of the prefactor.
     prefactor : float
+        10**intercept, so that y ≈ prefactor · λ^slope.
     r2 : float
         Coefficient of determination of the log–log fit.
     num_points : int
@@ -72,6 +75,7 @@ class PowerLawFit:
     index : (num_points,) int array
         Positions (into the arrays passed) of the directions used.
     protocol : str
+        The window protocol used, one of ``PROTOCOLS``.
     """
 
     slope: float
@@ -110,26 +114,40 @@ def fit_power_law(lam: FloatArray, y: FloatArray, *, top: int | None = None,
 
     .. math:: \log_{10} y_i = \gamma \log_{10}\lambda_i + b
 
-    Protocols
-    ---------
-    ``"top"`` (paper's main protocol)
-        Sort λ descending, keep the top ``top`` directions (all if None), drop entries with
-        λ ≤ 0 or y ≤ 0, fit.
-    ``"layerwise"``
-        Drop non-positive entries, drop points below the ``trim_percentile`` percentile of
-        either log, keep the top ``keep_fraction`` by λ (and at most ``top``), fit.
-
     Parameters
     ----------
-    lam, y : (D,) arrays
-        Eigenvalues of H and the matching diagonal (C_ii or M_ii) in the same order.
+    lam : (D,) array
+        Eigenvalues of H, in any order.
+    y : (D,) array
+        The matching diagonal (C_ii or M_ii) in H's eigenbasis, in the order of ``lam``.
     top : int, optional
-        Window size 𝒩 (the paper hand-picks 200–1500 of D = 2500).
+        Window size 𝒩 (the paper hand-picks 200–1500 of D = 2500); at least 2.
+    protocol : {"top", "layerwise"}
+        Window protocol (see Notes).
+    trim_percentile : float
+        ``"layerwise"`` only: percentile in [0, 100) of log λ and of log y below which points
+        are dropped.
+    keep_fraction : float
+        ``"layerwise"`` only: fraction in (0, 1] of the remaining points kept, largest λ first.
+
+    Returns
+    -------
+    PowerLawFit
+        Slope γ, intercept, r² and the positions of the directions used.
 
     Raises
     ------
     ValueError
         If fewer than two usable points with distinct λ remain.
+
+    Notes
+    -----
+    Two window protocols select the directions that enter the fit:
+
+    * ``"top"`` (the paper's main protocol): sort λ descending, keep the top ``top`` directions
+      (all if None), drop entries with λ ≤ 0 or y ≤ 0, fit.
+    * ``"layerwise"``: drop non-positive entries, drop points below the ``trim_percentile``
+      percentile of either log, keep the top ``keep_fraction`` by λ (and at most ``top``), fit.
 
     References
     ----------
@@ -186,8 +204,10 @@ def exponent_interval(lam: FloatArray, kappa_lower: FloatArray, kappa_upper: Flo
     ----------
     lam : (n,) array
         Positive eigenvalues of the fitted window.
-    kappa_lower, kappa_upper : (n,) arrays
-        0 < kappa_lower ≤ kappa_eff ≤ kappa_upper per direction (A2: λ_i and κ*).
+    kappa_lower : (n,) array
+        Lower bounds 0 < kappa_lower ≤ kappa_eff per direction (A2: λ_i).
+    kappa_upper : (n,) array
+        Upper bounds kappa_upper ≥ kappa_eff per direction (A2: κ*), possibly infinite.
 
     References
     ----------
@@ -236,6 +256,7 @@ class ExponentFit:
     monotone_condition : bool
         The sufficient condition: κ_eff non-decreasing and κ_eff/λ non-increasing in λ.
     fit : PowerLawFit
+        The underlying log–log fit of M_ii on λ_i (window, intercept, r², positions used).
     """
 
     gamma: float
@@ -294,14 +315,22 @@ def fit_exponent(lam: FloatArray, M_ii: FloatArray, *, kappa_star: float | None 
 
     Parameters
     ----------
-    lam, M_ii : (D,) arrays
-        Eigenvalues of H (any order) and v_iᵀ M v_i in the same order.
+    lam : (D,) array
+        Eigenvalues of H, in any order.
+    M_ii : (D,) array
+        v_iᵀ M v_i in the order of ``lam``.
     kappa_star : float, optional
         κ* = max_p κ_max(p).
     kappa_upper : (D,) array, optional
         A per-direction upper bound on κ_eff, e.g. (v_iᵀ K v_i)/λ_i with K = E_p[κ_max(p) h_p].
-    top, protocol, trim_percentile, keep_fraction
-        Window, as in :func:`fit_power_law`.
+    top : int, optional
+        Window size, as in :func:`fit_power_law`.
+    protocol : {"top", "layerwise"}
+        Window protocol, as in :func:`fit_power_law`.
+    trim_percentile : float
+        Trimming of the ``"layerwise"`` protocol, as in :func:`fit_power_law`.
+    keep_fraction : float
+        Kept fraction of the ``"layerwise"`` protocol, as in :func:`fit_power_law`.
 
     References
     ----------

@@ -204,8 +204,10 @@ def ols_slope(x: Sequence[Any], y: Sequence[Any]) -> Any:
 
     Parameters
     ----------
-    x, y : sequences of equal length n ≥ 2
-        Regressor and response.
+    x : sequence of float or sympy.Expr
+        Regressor, of length n ≥ 2.
+    y : sequence of float or sympy.Expr
+        Response, of the same length as ``x``.
 
     Returns
     -------

@@ -18,6 +18,8 @@ import numpy as np
 from sgdnoise import backends
 from sgdnoise._validate import check_choice
 
+#: Problem sizes a claim can run at: ``"quick"`` (CI and the default ``sgdnoise verify``) and
+#: ``"full"`` (paper scale).
 SCALES: tuple[str, ...] = ("quick", "full")
 
 
@@ -50,9 +52,14 @@ class Outcome:
 
     Attributes
     ----------
-    prediction, measurement, tolerance : str
-        Human-readable, for the summary table.
+    prediction : str
+        The predicted value or relation, human-readable, for the summary table.
+    measurement : str
+        What was measured, human-readable, for the summary table.
+    tolerance : str
+        The acceptance criterion, human-readable, for the summary table.
     passed : bool
+        Whether the measurement agrees with the prediction within the tolerance.
     values : dict
         Every number behind the strings (JSON-serialisable), for ``results.json``.
     """
@@ -66,7 +73,37 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """A claim's outcome with its provenance (seed, backend, scale, seconds)."""
+    """A claim's outcome with its provenance (seed, backend, scale, seconds).
+
+    Attributes
+    ----------
+    id : str
+        Spec id of the claim, e.g. ``"A3"``.
+    source : str
+        Paper (and section) the statement comes from.
+    statement : str
+        The claim in one or two sentences.
+    prediction : str
+        Human-readable prediction (see :class:`Outcome`); ``"—"`` when the run raised.
+    measurement : str
+        Human-readable measurement; ``"—"`` when the run raised.
+    tolerance : str
+        Human-readable acceptance criterion; ``"—"`` when the run raised.
+    passed : bool
+        True when the run completed and its outcome passed.
+    values : dict
+        Every number behind the strings, for ``results.json``.
+    seed : int
+        Root seed of the run.
+    backend : str
+        The resolved backend the run used.
+    scale : {"quick", "full"}
+        Problem sizes of the run.
+    seconds : float
+        Wall-clock duration of the run.
+    error : str or None
+        ``"ExceptionType: message"`` when the run raised, else None.
+    """
 
     id: str
     source: str

@@ -103,8 +103,10 @@ def spectra(*, min_dim: int = 2, max_dim: int = 8, decades: float | tuple[float,
 
     Parameters
     ----------
-    min_dim, max_dim : int
-        Bounds on the length D (1 ≤ min_dim ≤ max_dim).
+    min_dim : int
+        Lower bound on the length D (1 ≤ min_dim ≤ max_dim).
+    max_dim : int
+        Upper bound on the length D.
     decades : float or (float, float)
         Spread log10(λ_1/λ_D), or the range it is drawn from (0 < low ≤ high ≤ 100).
     decay : float or (float, float), optional
@@ -141,8 +143,14 @@ def psd_matrices(*, min_dim: int = 2, max_dim: int = 8,
 
     Parameters
     ----------
-    min_dim, max_dim, decades, decay
-        The spectrum, as in :func:`spectra`.
+    min_dim : int
+        Lower bound on D, as in :func:`spectra`.
+    max_dim : int
+        Upper bound on D, as in :func:`spectra`.
+    decades : float or (float, float)
+        Spread of the spectrum, or its range, as in :func:`spectra`.
+    decay : float or (float, float), optional
+        Power-law exponent of the spectrum, or its range, as in :func:`spectra`.
     spectrum : (D,) array, optional
         A fixed non-negative spectrum (then only the eigenvectors are random).
 
@@ -171,8 +179,10 @@ def commuting_pairs(*, min_dim: int = 2, max_dim: int = 8,
 
     Parameters
     ----------
-    min_dim, max_dim : int
-        Bounds on D.
+    min_dim : int
+        Lower bound on D.
+    max_dim : int
+        Upper bound on D.
     decades : float or (float, float)
         Spread of both spectra, or its range.
 
@@ -197,8 +207,10 @@ def noncommuting_pairs(*, min_dim: int = 2, max_dim: int = 8,
 
     Parameters
     ----------
-    min_dim, max_dim : int
-        Bounds on D.
+    min_dim : int
+        Lower bound on D.
+    max_dim : int
+        Upper bound on D.
     decades : float or (float, float)
         Spread of both spectra, or its range.
 
@@ -247,10 +259,14 @@ def per_sample_hessian_families(*, min_dim: int = 2, max_dim: int = 6, min_sampl
 
     Parameters
     ----------
-    min_dim, max_dim : int
-        Bounds on D (a Kronecker draw picks out·in within them).
-    min_samples, max_samples : int
-        Bounds on N.
+    min_dim : int
+        Lower bound on D (a Kronecker draw picks out·in within the bounds).
+    max_dim : int
+        Upper bound on D.
+    min_samples : int
+        Lower bound on N.
+    max_samples : int
+        Upper bound on N.
     families : tuple of str
         Which families to draw from.
     psd : bool
@@ -337,10 +353,14 @@ def kronecker_factors(*, max_out: int = 4, max_in: int = 4, max_samples: int = 2
 
     Parameters
     ----------
-    max_out, max_in : int
-        Bounds on the layer's output and input widths (each ≥ 1).
-    max_samples, min_samples : int
-        Bounds on N.
+    max_out : int
+        Upper bound on the layer's output width (≥ 1).
+    max_in : int
+        Upper bound on the layer's input width (≥ 1).
+    max_samples : int
+        Upper bound on N.
+    min_samples : int
+        Lower bound on N.
     psd : bool
         If False, G_p may be indefinite.
     decades : float or (float, float)
@@ -392,8 +412,10 @@ def window_breaking_families(*, side: str = "below", min_dim: int = 2, max_dim: 
     ----------
     side : {"below", "above", "either"}
         Side of [1, 2]; "either" draws it.
-    min_dim, max_dim : int
-        Bounds on D (≥ 2).
+    min_dim : int
+        Lower bound on D (≥ 2).
+    max_dim : int
+        Upper bound on D.
     max_samples : int
         Upper bound on N (≥ min_dim + 1; N ≥ D + 1 always).
 

@@ -1,0 +1,328 @@
+r"""SGD training with schedules, momentum, clipping, samplers, divergence checks and checkpoints.
+
+Update rules (ĝ the minibatch gradient after clipping and weight decay, η_t the scheduled rate):
+
+* ``momentum_style="heavy_ball"``:  v ← βv − η_t ĝ,  θ ← θ + v   (spec part D's form);
+* ``momentum_style="pytorch"``:     b ← βb + ĝ,      θ ← θ − η_t b (``torch.optim.SGD``).
+
+They coincide for constant η; with a schedule they differ by where η_t enters.  Clipping rescales
+ĝ to norm ``clip_norm`` when it is larger (exactly, without PyTorch's +1e-6).  The cosine schedule
+is PyTorch's ``CosineAnnealingLR`` stepped once per epoch:
+η_e = η_min + ½(η − η_min)(1 + cos(π e / T_max)).
+
+A run is a deterministic function of (model, data, w0, config): batches come from
+``numpy.random.default_rng(config.seed)``, and a checkpoint stores the generator state so that a
+resumed run continues the same trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from sgdnoise._typing import Array, FloatArray
+from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
+from sgdnoise.sim.sampling import SCHEMES, BatchSampler
+
+SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+MOMENTUM_STYLES: tuple[str, ...] = ("heavy_ball", "pytorch")
+
+
+class SupportsGradient(Protocol):
+    """A model that returns the mean loss and its gradient on a batch."""
+
+    def loss_and_gradient(self, w: FloatArray, x: Array, y: Array) -> tuple[float, FloatArray]:
+        """Mean loss and gradient over the rows of (x, y)."""
+        ...
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite or exploding loss; nothing non-finite is returned.
+
+    Attributes
+    ----------
+    step : int
+        Global step (0-based) at which divergence was detected.
+    epoch : int
+    loss : float
+    lr : float
+        Learning rate in force at that step.
+    """
+
+    def __init__(self, step: int, epoch: int, loss: float, lr: float, reason: str) -> None:
+        self.step, self.epoch, self.loss, self.lr = step, epoch, loss, lr
+        super().__init__(
+            f"training diverged at step {step} (epoch {epoch}): {reason}; loss {loss:.4g}, "
+            f"learning rate {lr:.4g}. Lower eta, add clip_norm, or use a schedule."
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run besides model, data and w0.
+
+    Attributes
+    ----------
+    eta : float
+        Base learning rate η > 0.
+    batch_size : int
+    num_epochs : int
+    sampler : str
+        One of ``"replacement"``, ``"iid"``, ``"reshuffle"``, ``"shuffle_once"``.
+    drop_last : bool
+        Drop the last partial batch of an epoch.
+    momentum : float
+        β in [0, 1).
+    momentum_style : str
+        ``"heavy_ball"`` or ``"pytorch"`` (see module docstring).
+    schedule : str
+        ``"constant"`` or ``"cosine"``.
+    t_max : int or None
+        Cosine period in epochs (default: ``num_epochs``).
+    eta_min : float
+        Floor of the cosine schedule.
+    clip_norm : float or None
+        Clip the minibatch gradient to this Euclidean norm.
+    weight_decay : float
+        L2 coefficient added to the gradient (ĝ + wd·θ).
+    divergence_factor : float
+        Stop when a batch loss exceeds this multiple of the initial loss (or is not finite).
+    seed : int
+        Seed of the batch generator.
+    """
+
+    eta: float
+    batch_size: int
+    num_epochs: int
+    sampler: str = "reshuffle"
+    drop_last: bool = True
+    momentum: float = 0.0
+    momentum_style: str = "heavy_ball"
+    schedule: str = "constant"
+    t_max: int | None = None
+    eta_min: float = 0.0
+    clip_norm: float | None = None
+    weight_decay: float = 0.0
+    divergence_factor: float = 1e6
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive(self.eta, "eta")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.num_epochs, "num_epochs", minimum=0)
+        check_choice(self.sampler, "sampler", SCHEMES)
+        check_choice(self.momentum_style, "momentum_style", MOMENTUM_STYLES)
+        check_choice(self.schedule, "schedule", SCHEDULES)
+        if not 0.0 <= float(self.momentum) < 1.0:
+            raise ValueError(f"momentum must be in [0, 1); got {self.momentum}")
+        if self.t_max is not None:
+            check_positive_int(self.t_max, "t_max")
+        check_positive(self.eta_min, "eta_min", allow_zero=True)
+        if self.clip_norm is not None:
+            check_positive(self.clip_norm, "clip_norm")
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
+        check_positive(self.divergence_factor, "divergence_factor")
+        check_positive_int(self.seed, "seed", minimum=0)
+
+    def learning_rate(self, epoch: int) -> float:
+        """η for a given epoch (0-based)."""
+        if self.schedule == "constant":
+            return float(self.eta)
+        t_max = self.t_max or max(self.num_epochs, 1)
+        return self.eta_min + 0.5 * (self.eta - self.eta_min) * (1 + math.cos(math.pi * epoch / t_max))
+
+
+@dataclass
+class TrainResult:
+    """Final weights, per-epoch history and provenance.
+
+    Attributes
+    ----------
+    w : (D,) array
+    velocity : (D,) array
+        Momentum buffer (v or b, by ``momentum_style``).
+    history : dict[str, list]
+        ``epoch``, ``lr``, ``batch_loss`` (mean over the epoch's batches), ``loss``
+        (full-data loss, recorded every ``record_every`` epochs and after the last one).
+    config : TrainConfig
+    steps : int
+        Total optimisation steps taken.
+    """
+
+    w: FloatArray
+    velocity: FloatArray
+    history: dict[str, list[float]]
+    config: TrainConfig
+    steps: int
+    backend: str = "numpy"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _clip(g: FloatArray, clip_norm: float | None) -> FloatArray:
+    if clip_norm is None:
+        return g
+    n = float(np.linalg.norm(g))
+    return g * (clip_norm / n) if n > clip_norm else g
+
+
+def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array, y: Array,
+                 batches: list[np.ndarray], lr: float, cfg: TrainConfig, step0: int,
+                 epoch: int, loss0: float | None) -> tuple[FloatArray, FloatArray, list[float],
+                                                           float]:
+    """The reference epoch: one Python step per batch."""
+    losses = []
+    beta = float(cfg.momentum)
+    for k, idx in enumerate(batches):
+        loss, g = model.loss_and_gradient(w, x[idx], y[idx])
+        if loss0 is None:
+            loss0 = max(float(loss), 1e-300)
+        if not np.isfinite(loss) or not np.all(np.isfinite(g)):
+            raise DivergenceError(step0 + k, epoch, float(loss), lr, "non-finite loss or gradient")
+        if loss > cfg.divergence_factor * loss0:
+            raise DivergenceError(step0 + k, epoch, float(loss), lr,
+                                  f"loss above {cfg.divergence_factor:g}× its initial value")
+        losses.append(float(loss))
+        g = _clip(g, cfg.clip_norm)
+        if cfg.weight_decay:
+            g = g + cfg.weight_decay * w
+        if cfg.momentum_style == "heavy_ball":
+            v = beta * v - lr * g
+            w = w + v
+        else:
+            v = beta * v + g
+            w = w - lr * v
+    return w, v, losses, float(loss0)
+
+
+def _save_checkpoint(path: Path, w: FloatArray, v: FloatArray, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, w=w, v=v, state=np.array(json.dumps(state)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[FloatArray, FloatArray, dict[str, Any]]:
+    """Read a checkpoint written by :func:`train`: (w, velocity, state dict).
+
+    References
+    ----------
+    Spec issue on training (checkpoint and resume to the same trajectory).
+    """
+    with np.load(path, allow_pickle=False) as f:
+        return f["w"].copy(), f["v"].copy(), json.loads(str(f["state"]))
+
+
+def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: TrainConfig, *,
+          checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 1,
+          resume: bool = False, record_every: int = 1,
+          progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    r"""Train ``model`` from ``w0`` on (x, y) by minibatch SGD as set by ``config``.
+
+    Parameters
+    ----------
+    model : object with ``loss_and_gradient(w, x, y)``
+    w0 : (D,) array
+    x, y : arrays
+        Training inputs and targets (rows are samples).
+    config : TrainConfig
+    checkpoint : path, optional
+        File (``.npz``) written atomically every ``checkpoint_every`` epochs and at the end;
+        holds w, the momentum buffer, the generator state, the history and the config.
+    resume : bool
+        Continue from ``checkpoint`` if it exists (its config must equal ``config``).
+    record_every : int
+        Evaluate the full-data loss every this many epochs.
+    progress : callable, optional
+        Called as ``progress(epoch, num_epochs, batch_loss)`` after each epoch.
+
+    Raises
+    ------
+    DivergenceError
+        A batch loss or gradient is not finite or exceeds ``divergence_factor`` × the initial loss
+        (message: step, loss, learning rate).  The last checkpoint is left intact.
+
+    References
+    ----------
+    Spec part A, "Experiments" (SGD, cosine schedule, clipping); Kühn & Rosenow, arXiv:2306.05300
+    (heavy-ball form); PyTorch ``torch.optim.SGD`` (PyTorch-style momentum).
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
+    w = as_float_array(w0, "w0", ndim=1).copy()
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same number of rows; got {x.shape[0]}, {y.shape[0]}")
+    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+    record_every = check_positive_int(record_every, "record_every")
+    N = x.shape[0]
+    sampler = BatchSampler(N, config.batch_size, config.sampler, config.drop_last)
+    rng = np.random.default_rng(config.seed)
+    fixed = sampler.first_permutation(rng)
+    v = np.zeros_like(w)
+    history: dict[str, list[float]] = {"epoch": [], "lr": [], "batch_loss": [], "loss": []}
+    start_epoch, steps, loss0 = 0, 0, None
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if resume:
+        if ckpt is None:
+            raise ValueError("resume=True needs a checkpoint path")
+        if ckpt.exists():
+            w, v, state = load_checkpoint(ckpt)
+            if state["config"] != _config_dict(config):
+                raise ValueError(
+                    f"checkpoint {ckpt} was written with another config: {state['config']}"
+                )
+            rng.bit_generator.state = state["rng"]
+            fixed = None if state["fixed"] is None else np.asarray(state["fixed"], dtype=np.int64)
+            history, start_epoch, steps = state["history"], state["epoch"], state["steps"]
+            loss0 = state["loss0"]
+    for epoch in range(start_epoch, config.num_epochs):
+        lr = config.learning_rate(epoch)
+        batches = sampler.epoch(rng, fixed)
+        w, v, losses, loss0 = _epoch_numpy(model, w, v, x, y, batches, lr, config, steps, epoch,
+                                           loss0)
+        steps += len(batches)
+        history["epoch"].append(epoch)
+        history["lr"].append(lr)
+        history["batch_loss"].append(float(np.mean(losses)))
+        if (epoch + 1) % record_every == 0 or epoch + 1 == config.num_epochs:
+            history["loss"].append(float(model.loss_and_gradient(w, x, y)[0]))
+        if ckpt is not None and ((epoch + 1) % checkpoint_every == 0
+                                 or epoch + 1 == config.num_epochs):
+            _save_checkpoint(ckpt, w, v, {
+                "config": _config_dict(config), "rng": rng.bit_generator.state,
+                "fixed": None if fixed is None else fixed.tolist(), "history": history,
+                "epoch": epoch + 1, "steps": steps, "loss0": loss0,
+            })
+        if progress is not None:
+            progress(epoch + 1, config.num_epochs, history["batch_loss"][-1])
+    return TrainResult(w=w, velocity=v, history=history, config=config, steps=steps)
+
+
+def _config_dict(config: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(config)))
+
+
+__all__ = [
+    "MOMENTUM_STYLES",
+    "SCHEDULES",
+    "DivergenceError",
+    "SupportsGradient",
+    "TrainConfig",
+    "TrainResult",
+    "load_checkpoint",
+    "train",
+]
