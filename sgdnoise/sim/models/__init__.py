@@ -1,5 +1,25 @@
 """Models built from scratch in numpy, each with exact per-sample gradients and curvature."""
 
+from sgdnoise.sim.models._activations import ACTIVATIONS, Activation, get_activation
+from sgdnoise.sim.models._losses import LOSSES, Loss, get_loss, softmax_mse_hessian
 from sgdnoise.sim.models.glm import LogisticRegression, SoftmaxRegression
+from sgdnoise.sim.models.linear import DeepLinearNetwork, LinearRegression
+from sgdnoise.sim.models.mlp import MLP, ForwardPass
+from sgdnoise.sim.models.quadratic import PerSampleQuadratic
 
-__all__ = ["LogisticRegression", "SoftmaxRegression"]
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MLP",
+    "Activation",
+    "DeepLinearNetwork",
+    "ForwardPass",
+    "LinearRegression",
+    "LogisticRegression",
+    "Loss",
+    "PerSampleQuadratic",
+    "SoftmaxRegression",
+    "get_activation",
+    "get_loss",
+    "softmax_mse_hessian",
+]
