@@ -7,6 +7,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from sgdnoise import backends
 
@@ -19,7 +20,8 @@ def _format_result(r, width: int = 100) -> str:  # noqa: ANN001
     if r.error:
         fields.append(("error", r.error))
     for label, text in fields:
-        wrapped = textwrap.wrap(text, width=width - 17) or [""]
+        wrapped = [w for line in text.splitlines() or [""]
+                   for w in (textwrap.wrap(line, width=width - 17) or [""])]
         lines.append(f"    {label:<11}  {wrapped[0]}")
         lines.extend(f"    {'':<11}  {w}" for w in wrapped[1:])
     return "\n".join(lines)
@@ -47,9 +49,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     print(f"sgdnoise verify: {len(claims)} claim(s), seed {args.seed}, backend {backend}, "
           f"scale {scale}")
     results = []
+    figures = str(Path(args.json).resolve().parent / "figures")
     for i, claim in enumerate(claims, 1):
         print(f"[{i}/{len(claims)}] {claim.id} …", file=sys.stderr, flush=True)
-        r = claim.check(seed=args.seed, backend=backend, scale=scale)
+        r = claim.check(seed=args.seed, backend=backend, scale=scale, out_dir=figures)
         results.append(r)
         print(_format_result(r), flush=True)
     payload = {
@@ -105,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute backend (default auto)")
     v.add_argument("--full", action="store_true", help="paper-scale settings (slower)")
     v.add_argument("--json", default="results.json", metavar="PATH",
-                   help="where to write the results (default ./results.json)")
+                   help="where to write the results (default ./results.json); figures go to "
+                        "the folder 'figures' beside it")
     v.set_defaults(func=_cmd_verify)
     i = sub.add_parser("info", help="show versions and available backends")
     i.add_argument("--json", action="store_true", help="print as JSON")

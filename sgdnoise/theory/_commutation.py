@@ -128,7 +128,8 @@ def random_commutation_baseline(C: FloatArray, H: FloatArray, *, num_samples: in
     H : (D, D) symmetric array
         Mean Hessian.
     num_samples : int
-        Monte-Carlo draws (each costs one D×D QR and two GEMMs).
+        Monte-Carlo draws (each costs one D×D QR and two GEMMs); 0 uses the closed-form
+        root-mean-square instead (``mean = expected_rms``, ``std = 0``, no samples).
     rng : Generator or int
         Seed or generator; an int seed is recorded in the result.
     basis : EigenBasis, optional
@@ -139,21 +140,28 @@ def random_commutation_baseline(C: FloatArray, H: FloatArray, *, num_samples: in
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A5).
     """
     C, H = _pair(C, H)
-    num_samples = check_positive_int(num_samples, "num_samples")
+    num_samples = check_positive_int(num_samples, "num_samples", minimum=0)
     seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
     rng = check_rng(rng)
     eb = basis if basis is not None else eigenbasis(H)
-    eig_C = np.linalg.eigvalsh(C)
-    norm = np.linalg.norm(eig_C) * np.linalg.norm(eb.lam)
-    D = C.shape[0]
+    return _baseline(np.linalg.eigvalsh(C), eb.lam, num_samples, rng, seed)
+
+
+def _baseline(eig_C: FloatArray, lam: FloatArray, num_samples: int, rng: np.random.Generator,
+              seed: int | None) -> RandomBaseline:
+    norm = np.linalg.norm(eig_C) * np.linalg.norm(lam)
+    expected = expected_random_commutator(eig_C, lam)
     out = np.empty(num_samples)
     for s in range(num_samples):
-        Q = haar_orthogonal(D, rng)
+        Q = haar_orthogonal(lam.size, rng)
         C_rot = (Q * eig_C) @ Q.T
-        out[s] = _commutator_in_basis(C_rot, eb.lam) / norm
-    return RandomBaseline(mean=float(out.mean()), std=float(out.std(ddof=1)) if num_samples > 1
-                          else 0.0, samples=out,
-                          expected_rms=expected_random_commutator(eig_C, eb.lam), seed=seed)
+        out[s] = _commutator_in_basis(C_rot, lam) / norm
+    if num_samples == 0:
+        return RandomBaseline(mean=expected, std=0.0, samples=out, expected_rms=expected,
+                              seed=seed)
+    return RandomBaseline(mean=float(out.mean()),
+                          std=float(out.std(ddof=1)) if num_samples > 1 else 0.0, samples=out,
+                          expected_rms=expected, seed=seed)
 
 
 def window_commutation(C_eig: FloatArray, lam: FloatArray, window: slice | np.ndarray) -> float:
@@ -244,7 +252,7 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
         Size of the top window (default: max(2, D // 10), at most D − 1); the bulk window is
         the rest.
     num_baseline : int
-        Haar samples for the baseline.
+        Haar samples for the baseline (0: closed-form root-mean-square only).
     rng : Generator or int
         Seed or generator of the baseline; an int seed is recorded in ``baseline.seed``.
     basis : EigenBasis, optional
@@ -262,9 +270,13 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
     k = min(max(2, D // 10), D - 1) if top_k is None else check_positive_int(top_k, "top_k")
     if k >= D:
         raise ValueError(f"top_k must be < D = {D}; got {k}")
+    num_baseline = check_positive_int(num_baseline, "num_baseline", minimum=0)
+    seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
+    rng = check_rng(rng)
     C_eig = eb.V.T @ C @ eb.V
+    C_eig = 0.5 * (C_eig + C_eig.T)
     eps = _commutator_in_basis(C_eig, eb.lam) / float(np.linalg.norm(C_eig) * np.linalg.norm(eb.lam))
-    base = random_commutation_baseline(C, H, num_samples=num_baseline, rng=rng, basis=eb)
+    base = _baseline(np.linalg.eigvalsh(C_eig), eb.lam, num_baseline, rng, seed)
     windows = {"top": window_commutation(C_eig, eb.lam, slice(0, k))}
     if D - k >= 2:
         windows["bulk"] = window_commutation(C_eig, eb.lam, slice(k, D))

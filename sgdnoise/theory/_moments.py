@@ -185,6 +185,10 @@ def kronecker_max_curvatures(G: FloatArray, a: FloatArray) -> FloatArray:
     Spec part A, "Dense-layer structure".
     """
     G, a, _ = _check_kronecker_factors(G, a)
+    return _max_curvatures_unchecked(G, a)
+
+
+def _max_curvatures_unchecked(G: FloatArray, a: FloatArray) -> FloatArray:
     eig_G = np.linalg.eigvalsh(G)
     sq = np.einsum("pi,pi->p", a, a)
     # h_p also has eigenvalue 0 (when in > 1), so κ_max = max(‖a‖² λ_max(G), 0) in that case.
@@ -304,7 +308,7 @@ def kronecker_layer_moments(G: FloatArray, a: FloatArray, delta: FloatArray | No
     chunk = check_positive_int(chunk, "chunk")
     backend = backends.resolve(backend, supported=("numpy", "cupy"))
     sq = np.einsum("pi,pi->p", a, a)
-    kappa = kronecker_max_curvatures(G, a)
+    kappa = _max_curvatures_unchecked(G, a)
     blocks = [G, sq[:, None, None] * (G @ G)]
     if per_sample_bound:
         blocks.append(kappa[:, None, None] * G)

@@ -35,11 +35,14 @@ class RunContext:
         A resolved backend name (``numpy``, ``numba`` or ``cupy``).
     scale : {"quick", "full"}
         Problem sizes: quick for CI and the default ``sgdnoise verify``, full for paper scale.
+    out_dir : str or None
+        Folder for the claim's figures and tables (None: draw nothing).
     """
 
     seed: int = 0
     backend: str = "numpy"
     scale: str = "quick"
+    out_dir: str | None = None
 
     def rng(self, *key: int) -> np.random.Generator:
         """A generator derived from (seed, *key): independent streams per sub-experiment."""
@@ -172,11 +175,12 @@ class Claim:
     statement: str
     run: Callable[[RunContext], Outcome]
 
-    def check(self, *, seed: int = 0, backend: str = "auto", scale: str = "quick") -> ClaimResult:
+    def check(self, *, seed: int = 0, backend: str = "auto", scale: str = "quick",
+              out_dir: str | None = None) -> ClaimResult:
         """Run the claim and return its :class:`ClaimResult`; an exception becomes an ERROR."""
         check_choice(scale, "scale", SCALES)
         resolved = backends.resolve(backend)
-        ctx = RunContext(seed=int(seed), backend=resolved, scale=scale)
+        ctx = RunContext(seed=int(seed), backend=resolved, scale=scale, out_dir=out_dir)
         start = time.perf_counter()
         try:
             out = self.run(ctx)

@@ -11,6 +11,7 @@ Run one claim and read its verdict::
 from __future__ import annotations
 
 from sgdnoise.verify._part_a import CLAIMS_A
+from sgdnoise.verify._part_a_networks import CLAIMS_A_NETWORKS
 from sgdnoise.verify._registry import (
     SCALES,
     Claim,
@@ -23,7 +24,8 @@ from sgdnoise.verify._registry import (
 
 def default_registry() -> Registry:
     """A fresh registry holding every claim the package implements."""
-    return Registry(CLAIMS_A)
+    claims = {c.id: c for c in (*CLAIMS_A, *CLAIMS_A_NETWORKS)}
+    return Registry(claims[k] for k in sorted(claims))
 
 
 #: Every claim the package implements, in registration order (see :func:`default_registry`).

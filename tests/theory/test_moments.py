@@ -166,3 +166,15 @@ def test_cupy_kronecker_moments_match_numpy(layer):
     for field in ("H", "M", "K", "Sigma1"):
         np.testing.assert_allclose(getattr(gpu, field), getattr(ref, field), rtol=1e-12,
                                    atol=1e-13)
+
+
+def test_zero_baseline_samples_use_the_closed_form():
+    rng = np.random.default_rng(8)
+    A, B = rng.standard_normal((2, 6, 6))
+    C, H = A @ A.T, B @ B.T
+    base = theory.random_commutation_baseline(C, H, num_samples=0)
+    assert base.samples.shape == (0,) and base.std == 0.0
+    assert base.mean == base.expected_rms == pytest.approx(
+        theory.expected_random_commutator(np.linalg.eigvalsh(C), np.linalg.eigvalsh(H)))
+    rep = theory.commutation_metrics(C, H, num_baseline=0, top_k=2)
+    assert rep.ratio == pytest.approx(rep.epsilon / base.expected_rms)

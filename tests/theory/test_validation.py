@@ -105,7 +105,7 @@ BAD_INPUTS = [
     ("eig_C", lambda: theory.expected_random_commutator(np.ones(2), np.ones(3))),
     ("eig_H", lambda: theory.expected_random_commutator(np.ones(1), np.ones(1))),
     ("num_samples", lambda: theory.random_commutation_baseline(_EYE2, np.diag([1.0, 2.0]),
-                                                               num_samples=0)),
+                                                               num_samples=-1)),
     ("rng", lambda: theory.random_commutation_baseline(_EYE2, np.diag([1.0, 2.0]), rng=1.5)),
     ("top_k", lambda: theory.commutation_metrics(np.eye(3), np.diag([3.0, 2.0, 1.0]), top_k=3)),
     ("top_k", lambda: theory.commutation_metrics(np.eye(3), np.diag([3.0, 2.0, 1.0]), top_k=0)),

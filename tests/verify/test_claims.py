@@ -9,7 +9,7 @@ from sgdnoise import theory
 from sgdnoise.verify import _part_a
 from sgdnoise.verify.claims import REGISTRY, Claim, Outcome, Registry, default_registry
 
-EXPECTED = ["A1", "A2", "A3", "A5", "A7"]
+EXPECTED = ["A1", "A2", "A3", "A4", "A5", "A6", "A7"]
 
 
 def test_registry_holds_part_a_claims():
@@ -19,7 +19,7 @@ def test_registry_holds_part_a_claims():
         assert len(claim.statement) > 40
 
 
-@pytest.mark.parametrize("claim_id", EXPECTED)
+@pytest.mark.parametrize("claim_id", [c for c in EXPECTED if c != "A6"])  # A6: figure test
 def test_claim_passes(claim_id):
     result = REGISTRY.get(claim_id).check(seed=0, backend="numpy")
     assert result.error is None, result.error
@@ -96,6 +96,32 @@ def test_a7_fails_with_a_wrong_isserlis_formula(monkeypatch):
 
     monkeypatch.setattr(_part_a.theory, "linear_regression_noise_covariance", wrong)
     assert not REGISTRY.get("A7").check(seed=0, backend="numpy").passed
+
+
+def test_a4_fails_when_noise_is_made_proportional_to_H(monkeypatch):
+    from sgdnoise.verify import networks
+
+    real = networks.theory.kronecker_layer_moments
+
+    def moments_with_c_equal_h(G, a, delta=None, **kwargs):
+        lm = real(G, a, delta, **kwargs)
+        return theory.LayerMoments(H=lm.H, M=lm.M, kappa_max=lm.kappa_max, K=lm.K,
+                                   Sigma1=lm.H.copy(), g_mean=lm.g_mean,
+                                   num_samples=lm.num_samples)
+
+    monkeypatch.setattr(networks.theory, "kronecker_layer_moments", moments_with_c_equal_h)
+    result = REGISTRY.get("A4").check(seed=0, backend="numpy")
+    assert result.error is None and not result.passed
+
+
+def test_a6_writes_its_figure(tmp_path):
+    result = REGISTRY.get("A6").check(seed=0, backend="numpy", out_dir=str(tmp_path))
+    assert result.passed
+    (fig,) = result.values["figures"]
+    assert fig.endswith("A6_powerlaw.png") and (tmp_path / "A6_powerlaw.png").stat().st_size > 10_000
+    layers = {(r["loss"], r["layer"]) for r in result.values["rows"]}
+    assert layers == {(loss, layer) for loss in ("cross_entropy", "softmax_mse")
+                      for layer in range(3)}
 
 
 def test_exception_in_a_claim_is_reported_as_error():
