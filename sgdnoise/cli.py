@@ -68,6 +68,25 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if n_fail == 0 else 1
 
 
+def _cmd_table1(args: argparse.Namespace) -> int:
+    from sgdnoise.verify.table1 import Table1Config, run_table1
+
+    try:
+        config = Table1Config(dataset=args.dataset, class_counts=tuple(args.classes),
+                              samples_per_class=args.samples_per_class,
+                              losses=tuple(args.losses), num_seeds=args.seeds,
+                              num_epochs=args.epochs, top=args.top,
+                              hidden=tuple(args.hidden))
+        rows = run_table1(args.root, config, out_dir=args.out, seed=args.seed,
+                          progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"sgdnoise table1: {exc}", file=sys.stderr)
+        return 2
+    print((Path(args.out) / "table1.md").read_text(encoding="utf-8"), end="")
+    print(f"written to {Path(args.out).resolve()} ({len(rows)} rows)")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     data = backends.info()
     if args.json:
@@ -111,6 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the results (default ./results.json); figures go to "
                         "the folder 'figures' beside it")
     v.set_defaults(func=_cmd_verify)
+    t = sub.add_parser("table1", help="the paper's Table-1 protocol on local MNIST-style files")
+    t.add_argument("--root", required=True, help="folder with the data files (IDX, npz, ...)")
+    t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist", "cifar10"])
+    t.add_argument("--classes", type=int, nargs="+", default=[3, 6, 10], metavar="C",
+                   help="class counts 𝒞 (default 3 6 10)")
+    t.add_argument("--samples-per-class", type=int, default=2000)
+    t.add_argument("--losses", nargs="+", default=["cross_entropy", "softmax_mse"],
+                   choices=["cross_entropy", "softmax_mse"])
+    t.add_argument("--seeds", type=int, default=4)
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--top", type=int, default=1000, help="fit window 𝒩 (default 1000)")
+    t.add_argument("--hidden", type=int, nargs="+", default=[50, 50], metavar="WIDTH",
+                   help="hidden widths (default 50 50; layer 1 is analysed)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="table1", help="output folder (default ./table1)")
+    t.set_defaults(func=_cmd_table1)
     i = sub.add_parser("info", help="show versions and available backends")
     i.add_argument("--json", action="store_true", help="print as JSON")
     i.set_defaults(func=_cmd_info)

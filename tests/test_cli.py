@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
 from sgdnoise.cli import main
 
 
@@ -54,3 +56,38 @@ def test_info_json():
 
 def test_bad_seed_rejected(capsys):
     assert main(["verify", "--seed", "-1"]) == 2
+
+
+def _write_idx(path, array):
+    import struct
+
+    array = np.asarray(array, dtype=np.uint8)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(
+        struct.pack(">I", n) for n in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def test_table1_runs_on_local_idx_files(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 25)
+    images = rng.integers(0, 256, size=(250, 28, 28))
+    images[:, :4, :4] = labels[:, None, None] * 25  # a learnable signal
+    _write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    out = tmp_path / "out"
+    code = main(["table1", "--root", str(tmp_path), "--classes", "3", "--samples-per-class", "20",
+                 "--seeds", "1", "--epochs", "2", "--top", "50", "--hidden", "8", "8",
+                 "--out", str(out)])
+    assert code == 0
+    data = json.loads((out / "table1.json").read_text())
+    assert [(r["classes"], r["loss"]) for r in data["rows"]] == [(3, "cross_entropy"),
+                                                                (3, "softmax_mse")]
+    assert all(np.isfinite(r["gamma_emp"]) for r in data["rows"])
+    assert (out / "table1.png").stat().st_size > 0 and "γ_emp" in (out / "table1.md").read_text()
+    assert "| 3 | cross_entropy |" in capsys.readouterr().out
+
+
+def test_table1_without_files_names_them(tmp_path, capsys):
+    assert main(["table1", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte" in err
