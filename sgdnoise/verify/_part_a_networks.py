@@ -122,18 +122,26 @@ def _run_a6(ctx: RunContext) -> Outcome:
         mse_mid = next(r for r in rows if r["data"] == name and r["loss"] == "softmax_mse"
                        and r["layer"] == 1)
         ok &= mse_mid["gamma_emp"] < ce_mid["gamma_emp"]
-    figures = []
-    if ctx.out_dir is not None:
-        from sgdnoise.verify.figures import powerlaw_panels
-
-        figures.append(str(powerlaw_panels(figure_panels, Path(ctx.out_dir) / "A6_powerlaw.png",
-                                           title=r"$C_{ii}$ against $\lambda_i$ in $H$'s eigenbasis")))
     table = "\n".join(
         f"{r['data']:<8} {r['loss']:<13} layer {r['layer']} (D={r['D']}): γ_emp "
         f"{r['gamma_emp']:.3f}±{r['gamma_emp_sd']:.3f}  γ_AWD {r['gamma_awd']:.3f}  "
         f"R² {r['r2_emp']:.2f}  ε/baseline {r['commutation_ratio']:.2f}  "
         f"{'ok' if r['ok'] else 'off'}"
         for r in rows)
+    figures = []
+    if ctx.out_dir is not None:
+        from sgdnoise.verify.figures import powerlaw_panels
+
+        out = Path(ctx.out_dir)
+        title = r"$C_{ii}$ against $\lambda_i$ in $H$'s eigenbasis"
+        figures.append(str(powerlaw_panels(figure_panels, out / "A6_powerlaw.png", title=title)))
+        md = ["| data | loss | layer | D | γ_emp (mean ± s.d.) | γ_AWD | R² | ε / baseline |",
+              "|---|---|---|---|---|---|---|---|"]
+        md += [f"| {r['data']} | {r['loss']} | {r['layer']} | {r['D']} | {r['gamma_emp']:.3f} ± "
+               f"{r['gamma_emp_sd']:.3f} | {r['gamma_awd']:.3f} | {r['r2_emp']:.3f} | "
+               f"{r['commutation_ratio']:.2f} |" for r in rows]
+        (out / "A6_gamma_table.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+        figures.append(str(out / "A6_gamma_table.md"))
     return Outcome(
         prediction=f"CE: γ_emp ≥ {1 + CE_MARGIN}, |γ_emp − γ_AWD| ≤ {GAMMA_MATCH_TOL}; "
                    f"softmax-MSE: |γ_emp − 1| ≤ {MSE_TOL} and below CE",

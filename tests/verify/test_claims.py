@@ -117,8 +117,9 @@ def test_a4_fails_when_noise_is_made_proportional_to_H(monkeypatch):
 def test_a6_writes_its_figure(tmp_path):
     result = REGISTRY.get("A6").check(seed=0, backend="numpy", out_dir=str(tmp_path))
     assert result.passed
-    (fig,) = result.values["figures"]
+    fig, table = result.values["figures"]
     assert fig.endswith("A6_powerlaw.png") and (tmp_path / "A6_powerlaw.png").stat().st_size > 10_000
+    assert (tmp_path / "A6_gamma_table.md").read_text().count("| digits |") == 6
     layers = {(r["loss"], r["layer"]) for r in result.values["rows"]}
     assert layers == {(loss, layer) for loss in ("cross_entropy", "softmax_mse")
                       for layer in range(3)}
