@@ -619,18 +619,18 @@ def load_local(name: str, root: str | Path, *, split: str = "train",
 
     Files searched, in this order:
 
-    ``"mnist"``, ``"fashion_mnist"``
-        The IDX files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte`` (``split="train"``)
-        or ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (``split="test"``), each
-        optionally gzipped (``.gz``), in ``root`` or torchvision's ``root/MNIST/raw``
-        (``root/FashionMNIST/raw``); otherwise ``root/mnist.npz`` (``root/fashion_mnist.npz``)
-        with keys ``x_train, y_train, x_test, y_test`` as Keras ships it. Images are 28×28.
-    ``"cifar10"``
-        The python batches ``data_batch_1`` … ``data_batch_5`` (train) or ``test_batch`` (test)
-        in ``root/cifar-10-batches-py`` or ``root`` — pickled dicts with ``b"data"`` (n, 3072)
-        uint8, channel-major, and ``b"labels"``; otherwise ``root/cifar10.npz`` (keys as above;
-        channels-last images (n, 32, 32, 3) are moved to channels-first). Images are 3×32×32.
-        The batches are unpickled: load them only from a trusted source.
+    - ``"mnist"``, ``"fashion_mnist"``: the IDX files ``train-images-idx3-ubyte``,
+      ``train-labels-idx1-ubyte`` (``split="train"``) or ``t10k-images-idx3-ubyte``,
+      ``t10k-labels-idx1-ubyte`` (``split="test"``), each optionally gzipped (``.gz``), in
+      ``root`` or torchvision's ``root/MNIST/raw`` (``root/FashionMNIST/raw``); otherwise
+      ``root/mnist.npz`` (``root/fashion_mnist.npz``) with keys ``x_train, y_train, x_test,
+      y_test`` as Keras ships it. Images are 28×28.
+    - ``"cifar10"``: the python batches ``data_batch_1`` … ``data_batch_5`` (train) or
+      ``test_batch`` (test) in ``root/cifar-10-batches-py`` or ``root`` — pickled dicts with
+      ``b"data"`` (n, 3072) uint8, channel-major, and ``b"labels"``; otherwise
+      ``root/cifar10.npz`` (keys as above; channels-last images (n, 32, 32, 3) are moved to
+      channels-first). Images are 3×32×32. The batches are unpickled: load them only from a
+      trusted source.
 
     Integer pixels are divided by 255 (inputs in [0, 1]); floating-point pixels in an ``.npz``
     are kept as stored. Selection happens before conversion to float64, so that only the chosen

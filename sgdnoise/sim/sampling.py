@@ -3,12 +3,13 @@
 All indices are drawn in numpy from an explicit generator and handed to the kernels, so every
 backend sees the same randomness.
 
-Schemes (``scheme=``)
-    ``"replacement"``   each batch draws B indices uniformly with replacement;
-    ``"iid"``           each batch is B distinct indices, drawn afresh every step
-                        (without replacement inside a batch, independent across batches);
-    ``"reshuffle"``     random reshuffling: each epoch a fresh permutation is cut into batches;
-    ``"shuffle_once"``  one permutation, drawn in the first epoch and reused every epoch.
+Schemes (``scheme=``):
+
+- ``"replacement"``: each batch draws B indices uniformly with replacement;
+- ``"iid"``: each batch is B distinct indices, drawn afresh every step (without replacement
+  inside a batch, independent across batches);
+- ``"reshuffle"``: random reshuffling, each epoch a fresh permutation is cut into batches;
+- ``"shuffle_once"``: one permutation, drawn in the first epoch and reused every epoch.
 
 An epoch is ⌈N/B⌉ batches (⌊N/B⌋ with ``drop_last=True``, the default: the last partial batch of
 a permutation is dropped, so every batch has exactly B samples). For ``"replacement"`` and
