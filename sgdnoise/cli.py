@@ -78,6 +78,7 @@ def _cmd_table1(args: argparse.Namespace) -> int:
                               num_epochs=args.epochs, top=args.top,
                               hidden=tuple(args.hidden))
         rows = run_table1(args.root, config, out_dir=args.out, seed=args.seed,
+                          backend=args.backend,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (FileNotFoundError, ValueError) as exc:
         print(f"sgdnoise table1: {exc}", file=sys.stderr)
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=int, nargs="+", default=[50, 50], metavar="WIDTH",
                    help="hidden widths (default 50 50; layer 1 is analysed)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--backend", default="auto", choices=["numpy", "numba", "auto"],
+                   help="training backend (default auto: numba when installed)")
     t.add_argument("--out", default="table1", help="output folder (default ./table1)")
     t.set_defaults(func=_cmd_table1)
     i = sub.add_parser("info", help="show versions and available backends")

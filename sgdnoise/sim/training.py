@@ -13,6 +13,12 @@ is PyTorch's ``CosineAnnealingLR`` stepped once per epoch:
 A run is a deterministic function of (model, data, w0, config): batches come from
 ``numpy.random.default_rng(config.seed)``, and a checkpoint stores the generator state so that a
 resumed run continues the same trajectory.
+
+Backends (``train(..., backend=)``): ``"numpy"`` is the reference, one Python step per batch
+through ``model.loss_and_gradient``.  ``"numba"`` runs each epoch of an
+:class:`~sgdnoise.sim.models.MLP` in one compiled call (fused forward and backward pass per batch,
+then clipping, weight decay and the momentum update); the batches are drawn by the same numpy
+generator, so both backends follow the same trajectory up to round-off.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sgdnoise import backends
 from sgdnoise._typing import Array, FloatArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
 from sgdnoise.sim.sampling import SCHEMES, BatchSampler
@@ -155,6 +162,8 @@ class TrainResult:
     config : TrainConfig
     steps : int
         Total optimisation steps taken.
+    backend : str
+        The backend that ran: ``"numpy"`` or ``"numba"``.
     """
 
     w: FloatArray
@@ -173,6 +182,13 @@ def _clip(g: FloatArray, clip_norm: float | None) -> FloatArray:
     return g * (clip_norm / n) if n > clip_norm else g
 
 
+_NON_FINITE = "non-finite loss or gradient"
+
+
+def _exploding(cfg: TrainConfig) -> str:
+    return f"loss above {cfg.divergence_factor:g}× its initial value"
+
+
 def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array, y: Array,
                  batches: list[np.ndarray], lr: float, cfg: TrainConfig, step0: int,
                  epoch: int, loss0: float | None) -> tuple[FloatArray, FloatArray, list[float],
@@ -185,10 +201,9 @@ def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array
         if loss0 is None:
             loss0 = max(float(loss), 1e-300)
         if not np.isfinite(loss) or not np.all(np.isfinite(g)):
-            raise DivergenceError(step0 + k, epoch, float(loss), lr, "non-finite loss or gradient")
+            raise DivergenceError(step0 + k, epoch, float(loss), lr, _NON_FINITE)
         if loss > cfg.divergence_factor * loss0:
-            raise DivergenceError(step0 + k, epoch, float(loss), lr,
-                                  f"loss above {cfg.divergence_factor:g}× its initial value")
+            raise DivergenceError(step0 + k, epoch, float(loss), lr, _exploding(cfg))
         losses.append(float(loss))
         g = _clip(g, cfg.clip_norm)
         if cfg.weight_decay:
@@ -200,6 +215,69 @@ def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array
             v = beta * v + g
             w = w - lr * v
     return w, v, losses, float(loss0)
+
+
+@dataclass(frozen=True)
+class _CompiledProblem:
+    """An MLP and its data as the compiled kernels take them (validated once per run)."""
+
+    spec: tuple[Any, ...]
+    x: FloatArray
+    T: FloatArray
+
+
+def _has_numba_path(model: object) -> bool:
+    """An :class:`MLP` (or a subclass that keeps its loss and gradient)."""
+    from sgdnoise.sim.models.mlp import MLP
+
+    return isinstance(model, MLP) and type(model).loss_and_gradient is MLP.loss_and_gradient
+
+
+def _training_backend(backend: str, model: object) -> str:
+    """Resolve ``backend`` for ``model``: ``"auto"`` picks numba only where it has a kernel."""
+    check_choice(backend, "backend", ("numpy", "numba", "auto"))
+    if backend == "numpy":
+        return backend
+    if backend == "auto":
+        usable = _has_numba_path(model) and "numba" in backends.available()
+        return "numba" if usable else "numpy"
+    if not _has_numba_path(model):
+        raise ValueError(
+            f"backend='numba' trains sgdnoise.sim.models.MLP models only; "
+            f"{type(model).__name__} has no compiled path (use backend='numpy')"
+        )
+    return backends.resolve(backend, supported=("numpy", "numba"))
+
+
+def _compile_problem(model: Any, w: FloatArray, x: Array, y: Array) -> _CompiledProblem:
+    from sgdnoise.sim.models._losses import loss_targets
+
+    model._check_w(w, "w0")
+    x = np.ascontiguousarray(model._check_x(x))
+    T = np.ascontiguousarray(loss_targets(model.loss_name, y, x.shape[0], model.widths[-1]))
+    return _CompiledProblem(model._kernel_spec(), x, T)
+
+
+def _epoch_numba(problem: _CompiledProblem, w: FloatArray, v: FloatArray,
+                 batches: list[np.ndarray], lr: float, cfg: TrainConfig, step0: int, epoch: int,
+                 loss0: float | None, num_threads: int
+                 ) -> tuple[FloatArray, FloatArray, list[float], float]:
+    """The compiled epoch: updates ``w`` and ``v`` in place, raises as :func:`_epoch_numpy`."""
+    from sgdnoise.sim.models import _mlp_numba
+
+    starts = np.zeros(len(batches) + 1, dtype=np.int64)
+    np.cumsum([len(idx) for idx in batches], out=starts[1:])
+    rows = np.concatenate(batches).astype(np.int64, copy=False)
+    losses, status, index, loss, loss0 = _mlp_numba.sgd_epoch(
+        problem.spec, w, v, problem.x, problem.T, rows, starts, lr=lr,
+        beta=float(cfg.momentum), heavy_ball=cfg.momentum_style == "heavy_ball",
+        clip_norm=cfg.clip_norm, weight_decay=float(cfg.weight_decay),
+        divergence_factor=float(cfg.divergence_factor), loss0=loss0, num_threads=num_threads,
+    )
+    if status:
+        raise DivergenceError(step0 + index, epoch, loss, lr,
+                              _NON_FINITE if status == 1 else _exploding(cfg))
+    return w, v, losses.tolist(), loss0
 
 
 def _save_checkpoint(path: Path, w: FloatArray, v: FloatArray, state: dict[str, Any]) -> None:
@@ -228,15 +306,20 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[FloatArray, FloatArra
 def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: TrainConfig, *,
           checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 1,
           resume: bool = False, record_every: int = 1,
-          progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+          progress: Callable[[int, int, float], None] | None = None,
+          backend: str = "numpy", num_threads: int = 1) -> TrainResult:
     r"""Train ``model`` from ``w0`` on (x, y) by minibatch SGD as set by ``config``.
 
     Parameters
     ----------
-    model : object with ``loss_and_gradient(w, x, y)``
+    model : SupportsGradient
+        Any object with ``loss_and_gradient(w, x, y)`` returning the mean loss and gradient on a
+        batch (an ``MLP`` for the numba backend).
     w0 : (D,) array
-    x, y : arrays
-        Training inputs and targets (rows are samples).
+    x : array
+        Training inputs (rows are samples).
+    y : array
+        Training targets (rows are samples).
     config : TrainConfig
     checkpoint : path, optional
         File (``.npz``) written atomically every ``checkpoint_every`` epochs and at the end;
@@ -247,12 +330,26 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
         Evaluate the full-data loss every this many epochs.
     progress : callable, optional
         Called as ``progress(epoch, num_epochs, batch_loss)`` after each epoch.
+    backend : {"numpy", "numba", "auto"}
+        ``"numpy"`` (the reference) steps through ``model.loss_and_gradient`` in Python;
+        ``"numba"`` runs each epoch of an :class:`~sgdnoise.sim.models.MLP` in one compiled call
+        and evaluates the recorded full-data loss with a compiled forward pass (same batches,
+        same trajectory up to round-off); ``"auto"`` uses numba when it is installed and the
+        model is an MLP.  Checkpoints, history and progress are the same for both.
+    num_threads : int
+        Threads of the numba backend (at most numba's own maximum).  Each step is split into
+        this many parts (samples, then rows of the gradient) computed in parallel; the result
+        does not depend on it.  Two threads pay off for wide layers on an otherwise idle
+        machine; on a busy one threads wait for each other at every step, so 1 (the default) is
+        the safe choice.  Ignored by the numpy backend.
 
     Raises
     ------
     DivergenceError
         A batch loss or gradient is not finite or exceeds ``divergence_factor`` × the initial loss
         (message: step, loss, learning rate).  The last checkpoint is left intact.
+    ValueError
+        Invalid arguments, or ``backend="numba"`` for a model that is not an MLP or without numba.
 
     References
     ----------
@@ -268,6 +365,9 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
         raise ValueError(f"x and y must have the same number of rows; got {x.shape[0]}, {y.shape[0]}")
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     record_every = check_positive_int(record_every, "record_every")
+    backend = _training_backend(backend, model)
+    num_threads = check_positive_int(num_threads, "num_threads")
+    problem = _compile_problem(model, w, x, y) if backend == "numba" else None
     N = x.shape[0]
     sampler = BatchSampler(N, config.batch_size, config.sampler, config.drop_last)
     rng = np.random.default_rng(config.seed)
@@ -289,27 +389,45 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
             fixed = None if state["fixed"] is None else np.asarray(state["fixed"], dtype=np.int64)
             history, start_epoch, steps = state["history"], state["epoch"], state["steps"]
             loss0 = state["loss0"]
+            if problem is not None:  # the kernel trusts the sizes
+                model._check_w(w, f"the weights in {ckpt}")
+                model._check_w(v, f"the momentum buffer in {ckpt}")
     for epoch in range(start_epoch, config.num_epochs):
         lr = config.learning_rate(epoch)
         batches = sampler.epoch(rng, fixed)
-        w, v, losses, loss0 = _epoch_numpy(model, w, v, x, y, batches, lr, config, steps, epoch,
-                                           loss0)
+        if problem is None:
+            w, v, losses, loss0 = _epoch_numpy(model, w, v, x, y, batches, lr, config, steps,
+                                               epoch, loss0)
+        else:
+            w, v, losses, loss0 = _epoch_numba(problem, w, v, batches, lr, config, steps, epoch,
+                                               loss0, num_threads)
         steps += len(batches)
         history["epoch"].append(epoch)
         history["lr"].append(lr)
         history["batch_loss"].append(float(np.mean(losses)))
         if (epoch + 1) % record_every == 0 or epoch + 1 == config.num_epochs:
-            history["loss"].append(float(model.loss_and_gradient(w, x, y)[0]))
+            history["loss"].append(_full_loss(model, problem, w, x, y, num_threads))
         if ckpt is not None and ((epoch + 1) % checkpoint_every == 0
                                  or epoch + 1 == config.num_epochs):
             _save_checkpoint(ckpt, w, v, {
                 "config": _config_dict(config), "rng": rng.bit_generator.state,
                 "fixed": None if fixed is None else fixed.tolist(), "history": history,
-                "epoch": epoch + 1, "steps": steps, "loss0": loss0,
+                "epoch": epoch + 1, "steps": steps, "loss0": loss0, "backend": backend,
             })
         if progress is not None:
             progress(epoch + 1, config.num_epochs, history["batch_loss"][-1])
-    return TrainResult(w=w, velocity=v, history=history, config=config, steps=steps)
+    return TrainResult(w=w, velocity=v, history=history, config=config, steps=steps,
+                       backend=backend)
+
+
+def _full_loss(model: SupportsGradient, problem: _CompiledProblem | None, w: FloatArray,
+               x: Array, y: Array, num_threads: int) -> float:
+    """The recorded full-data loss: the model's own in numpy, a compiled forward pass in numba."""
+    if problem is None:
+        return float(model.loss_and_gradient(w, x, y)[0])
+    from sgdnoise.sim.models import _mlp_numba
+
+    return _mlp_numba.mean_loss(problem.spec, w, problem.x, problem.T, num_threads=num_threads)
 
 
 def _config_dict(config: TrainConfig) -> dict[str, Any]:

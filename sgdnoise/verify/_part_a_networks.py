@@ -39,13 +39,8 @@ def _data(name: str) -> tuple[np.ndarray, np.ndarray]:
 def _train(ctx: RunContext, name: str, settings: dict, loss: str, seed: int) -> TrainedNetwork:
     x, y = _data(name)
     eta = 0.1
-    backend = ctx.backend if ctx.backend in ("numba",) else "numpy"
-    try:
-        return train_paper_mlp(x, y, loss=loss, eta=eta, seed=seed, backend=backend, **settings)
-    except (TypeError, ValueError):
-        if backend == "numpy":
-            raise
-        return train_paper_mlp(x, y, loss=loss, eta=eta, seed=seed, **settings)
+    backend = "numba" if ctx.backend == "numba" else "numpy"
+    return train_paper_mlp(x, y, loss=loss, eta=eta, seed=seed, backend=backend, **settings)
 
 
 def _run_a4(ctx: RunContext) -> Outcome:

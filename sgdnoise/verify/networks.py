@@ -13,8 +13,6 @@ gradients are 2/K times ours; ``eta`` for softmax-MSE is therefore converted as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from sgdnoise import theory
@@ -96,8 +94,7 @@ def train_paper_mlp(x: FloatArray, y: IntArray, *, hidden: tuple[int, ...] = (32
     config = TrainConfig(eta=eta_used, batch_size=batch_size, num_epochs=num_epochs,
                          schedule="cosine", t_max=500, eta_min=eta_used / 100, clip_norm=5.0,
                          seed=seed)
-    kwargs: dict[str, Any] = {"backend": backend} if backend != "numpy" else {}
-    result = train(model, w0, x, y, config, **kwargs)
+    result = train(model, w0, x, y, config, backend=backend)
     acc = float(np.mean(model.forward(result.w, x).logits.argmax(axis=1) == y))
     return TrainedNetwork(model=model, w=result.w, x=x, y=y, result=result, accuracy=acc)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise import backends
 from sgdnoise._io import provenance, write_json_atomic
 from sgdnoise._validate import check_choice, check_positive_int
 from sgdnoise.sim.datasets import LOCAL_DATASETS, load_local
@@ -71,7 +72,7 @@ class Table1Config:
 
 
 def run_table1(root: str | Path, config: Table1Config = Table1Config(), *,
-               out_dir: str | Path = "table1", seed: int = 0,
+               out_dir: str | Path = "table1", seed: int = 0, backend: str = "auto",
                progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     r"""Train and analyse every (𝒞, loss, seed); write table1.json/.md/.png; return the rows.
 
@@ -83,6 +84,8 @@ def run_table1(root: str | Path, config: Table1Config = Table1Config(), *,
     out_dir : path
     seed : int
         Root seed: seed s of the table uses ``seed * 1000 + s``.
+    backend : {"numpy", "numba", "auto"}
+        Training backend (identical trajectories up to round-off).
     progress : callable, optional
         Receives one line per finished run.
 
@@ -95,6 +98,7 @@ def run_table1(root: str | Path, config: Table1Config = Table1Config(), *,
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600, Table 1 (spec claim A6 protocol).
     """
+    backend = backends.resolve(backend, supported=("numpy", "numba"))
     out = Path(out_dir)
     rows: list[dict[str, Any]] = []
     panels = []
@@ -107,7 +111,7 @@ def run_table1(root: str | Path, config: Table1Config = Table1Config(), *,
             for s in range(config.num_seeds):
                 net = train_paper_mlp(data.x, data.y, hidden=config.hidden, loss=loss,
                                       eta=config.eta, num_epochs=config.num_epochs,
-                                      seed=seed * 1000 + s)
+                                      seed=seed * 1000 + s, backend=backend)
                 an = analyse_layer(net, 1, top=config.top, protocol="top", with_awd=False,
                                    num_baseline=0, rng=seed * 1000 + s)
                 g_emp.append(an.fit_emp.slope)
@@ -124,19 +128,19 @@ def run_table1(root: str | Path, config: Table1Config = Table1Config(), *,
                          "gamma_emp_sd": float(np.std(g_emp)), "gamma_awd": float(np.mean(g_awd)),
                          "gamma_awd_sd": float(np.std(g_awd)), "r2_emp": float(np.mean(r2)),
                          "seeds": config.num_seeds})
-    _write(out, rows, panels, config, seed)
+    _write(out, rows, panels, config, seed, backend)
     return rows
 
 
 def _write(out: Path, rows: Sequence[dict[str, Any]], panels: list, config: Table1Config,
-           seed: int) -> None:
+           seed: int, backend: str) -> None:
     from dataclasses import asdict
 
     from sgdnoise.verify.figures import powerlaw_panels
 
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "table1.json", {
-        "provenance": provenance(seed=seed, backend="numpy", config=asdict(config)),
+        "provenance": provenance(seed=seed, backend=backend, config=asdict(config)),
         "rows": list(rows)})
     lines = ["| 𝒞 | loss | γ_emp | γ_AWD | R² (emp) | seeds |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['classes']} | {r['loss']} | {r['gamma_emp']:.3f} ± {r['gamma_emp_sd']:.3f} "

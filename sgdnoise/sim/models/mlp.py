@@ -354,8 +354,24 @@ class MLP:
             out[sl] = _values(self.loss_name, self._forward(layers, x[sl]).logits, T[sl])
         return out
 
-    def loss(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096) -> float:
-        """L = E_p ℓ_p."""
+    def loss(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096,
+             backend: str = "numpy") -> float:
+        """L = E_p ℓ_p.
+
+        Parameters
+        ----------
+        chunk : int
+            Samples per pass (numpy backend).
+        backend : {"numpy", "numba", "auto"}
+            ``"numpy"`` is the reference; ``"numba"`` runs a compiled forward pass (threads over
+            fixed blocks of samples, so the result does not depend on the thread count).
+        """
+        backend = _resolve_backend(backend)
+        if backend == "numba":
+            _, x, T = self._check_data(w, x, y)
+            from sgdnoise.sim.models import _mlp_numba
+
+            return _mlp_numba.mean_loss(self._kernel_spec(), self._check_w(w), x, T)
         return float(self.per_sample_losses(w, x, y, chunk=chunk).mean())
 
     def per_sample_gradients(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096,
