@@ -44,9 +44,28 @@ def check_square_stack(h: Any, name: str) -> FloatArray:
 
 
 def check_symmetric(a: FloatArray, name: str, *, rtol: float = 1e-8) -> None:
-    """Raise unless ``a`` (a matrix or a stack of matrices) is symmetric to ``rtol``."""
-    scale = max(float(np.abs(a).max(initial=0.0)), np.finfo(np.float64).tiny)
-    asym = float(np.abs(a - np.swapaxes(a, -1, -2)).max(initial=0.0))
+    """Raise unless ``a`` (a matrix or a stack of matrices) is symmetric to ``rtol``.
+
+    Stacks are checked in blocks through one reused buffer, so a (N, n, n) stack costs no
+    temporary of its own size.
+    """
+    if a.ndim <= 2:
+        scale = float(np.abs(a).max(initial=0.0))
+        asym = float(np.abs(a - np.swapaxes(a, -1, -2)).max(initial=0.0))
+    else:
+        flat = a.reshape(-1, a.shape[-2], a.shape[-1])
+        step = max(1, (1 << 18) // max(1, a.shape[-1] * a.shape[-2]))
+        buf = np.empty((min(step, flat.shape[0]),) + flat.shape[1:])
+        scale = asym = 0.0
+        for start in range(0, flat.shape[0], step):
+            block = flat[start:start + step]
+            b = buf[:block.shape[0]]
+            np.abs(block, out=b)
+            scale = max(scale, float(b.max(initial=0.0)))
+            np.subtract(block, np.swapaxes(block, -1, -2), out=b)
+            np.abs(b, out=b)
+            asym = max(asym, float(b.max(initial=0.0)))
+    scale = max(scale, np.finfo(np.float64).tiny)
     if asym > rtol * scale:
         raise ValueError(
             f"{name} must be symmetric; largest |a - a.T| is {asym:.3g} "

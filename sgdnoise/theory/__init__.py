@@ -18,6 +18,11 @@ from sgdnoise.theory._commutation import (
     random_commutation_baseline,
     window_commutation,
 )
+from sgdnoise.theory._diagonals import (
+    kronecker_gradient_variance,
+    kronecker_hessian_diagonal,
+    kronecker_second_moment_diagonal,
+)
 from sgdnoise.theory._eigenbasis import EigenBasis, effective_curvature, eigenbasis
 from sgdnoise.theory._moments import (
     LayerMoments,
@@ -31,16 +36,6 @@ from sgdnoise.theory._moments import (
     noise_covariance,
     require_psd,
 )
-from sgdnoise.theory._symbolic import (
-    commutator_identity,
-    linear_regression_gradient_moments,
-    linear_regression_gradient_second_moment,
-    linear_regression_noise_covariance,
-    logistic_gradient_identity,
-    logistic_noise_factor,
-    ols_exponent_identity,
-    variance_identity,
-)
 from sgdnoise.theory._powerlaw import (
     PROTOCOLS,
     ExponentFit,
@@ -50,6 +45,16 @@ from sgdnoise.theory._powerlaw import (
     fit_power_law,
     monotone_condition,
     ols_slope,
+)
+from sgdnoise.theory._symbolic import (
+    commutator_identity,
+    linear_regression_gradient_moments,
+    linear_regression_gradient_second_moment,
+    linear_regression_noise_covariance,
+    logistic_gradient_identity,
+    logistic_noise_factor,
+    ols_exponent_identity,
+    variance_identity,
 )
 
 __all__ = [
@@ -77,9 +82,12 @@ __all__ = [
     "gradient_covariance",
     "haar_orthogonal",
     "hessian_moments",
+    "kronecker_gradient_variance",
+    "kronecker_hessian_diagonal",
     "kronecker_hessians",
     "kronecker_layer_moments",
     "kronecker_max_curvatures",
+    "kronecker_second_moment_diagonal",
     "linear_regression_gradient_moments",
     "linear_regression_gradient_second_moment",
     "linear_regression_noise_covariance",
