@@ -74,8 +74,9 @@ def kronecker_hessian_diagonal(G: FloatArray, a: FloatArray) -> FloatArray:
 
     Parameters
     ----------
-    G : (N, out, out) array
-        Symmetric output-side factors G_p = ∂²ℓ_p/∂z∂zᵀ (only their diagonals enter).
+    G : (N, out, out) or (N, out) array
+        Symmetric output-side factors G_p = ∂²ℓ_p/∂z∂zᵀ (only their diagonals enter), or just
+        those diagonals, e.g. from :meth:`sgdnoise.sim.models.MLP.layer_hessian_diagonals`.
     a : (N, in) array
         Layer inputs (with a constant 1 appended for a bias).
 
@@ -90,6 +91,13 @@ def kronecker_hessian_diagonal(G: FloatArray, a: FloatArray) -> FloatArray:
     H = E_p h_p).  The same per-parameter quantity as BackPACK's ``DiagHessian``
     (F. Dangel, F. Kunstner, P. Hennig, "BackPACK: Packing more into backprop", ICLR 2020).
     """
+    if np.ndim(G) == 2:
+        diag_G = as_float_array(G, "G", ndim=2)
+        a = as_float_array(a, "a", ndim=2)
+        if diag_G.shape[0] < 1 or diag_G.shape[0] != a.shape[0] or a.shape[1] < 1:
+            raise ValueError(f"G given as diagonals (N, out) must have one row per row of a; "
+                             f"got G {diag_G.shape} and a {a.shape}")
+        return _mean_outer_squares(diag_G, a)
     G, a, _ = _check_kronecker_factors(G, a)
     diag_G = np.ascontiguousarray(np.diagonal(G, axis1=1, axis2=2))
     return _mean_outer_squares(diag_G, a)

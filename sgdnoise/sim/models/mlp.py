@@ -700,5 +700,91 @@ class MLP:
             d_all[start:stop] = deltas[index]
         return G_all, a_all, d_all
 
+    def layer_hessian_diagonals(self, w: FloatArray, x: FloatArray, y: Any, *,
+                                chunk: int = 4096) -> list[tuple[FloatArray, FloatArray,
+                                                                 FloatArray]]:
+        r"""(diag G, a, δ) of every layer from one forward/backward pass.
+
+        Only the diagonals of the factors G_p of :meth:`layer_factors` are kept, which is all
+        that parameter-basis diagonals need (``theory.kronecker_hessian_diagonal(diag_G, a)``,
+        ``theory.kronecker_gradient_variance(delta, a)``).  For piecewise-linear activations
+        (φ″ = 0: relu, identity) and a loss whose logit Hessian has a square root — cross-entropy
+        (diag q − qqᵀ = RᵀR with R = diag √q − √q qᵀ) and MSE (R = I) — the recursion runs on
+        square-root factors,
+
+        .. math:: R_{L-1} = R, \qquad R_l = (R_{l+1} W_{l+1}) \circ \varphi'(s_l), \qquad
+                  \operatorname{diag} G_l = \textstyle\sum_c (R_l)_{c\cdot}^2 ,
+
+        one GEMM per layer and chunk (K × d rows instead of d × d per sample).  Other
+        combinations run the full recursion of :meth:`layer_factors` and keep the diagonals.
+
+        Parameters
+        ----------
+        w : (D,) array
+        x : (N, d_0) array
+        y : labels or targets
+        chunk : int
+            Samples per pass.
+
+        Returns
+        -------
+        list of (diag_G, a, delta), one per layer
+            ``diag_G`` (N, d_{l+1}), ``a`` (N, d_l + bias), ``delta`` (N, d_{l+1}).
+
+        References
+        ----------
+        Spec part A, "Dense-layer structure"; Dangel, Kunstner & Hennig, ICLR 2020 (BackPACK's
+        symmetric factorisation of the Hessian backpropagation).
+        """
+        layers, x, T = self._check_data(w, x, y)
+        chunk = check_positive_int(chunk, "chunk")
+        act = self.activation_function
+        weights = self._split(layers)
+        L = self.num_layers
+        N = x.shape[0]
+        sqrt_path = self.activation in ("relu", "identity") and self.loss_name in (
+            "cross_entropy", "mse")
+        out = [(np.empty((N, self.widths[l + 1])), np.empty((N, self.widths[l] + int(self.bias))),
+                np.empty((N, self.widths[l + 1]))) for l in range(L)]
+        for start in range(0, N, chunk):
+            stop = min(start + chunk, N)
+            fp = self._forward(layers, x[start:stop])
+            deltas = self._backward(layers, fp, T[start:stop])
+            n = stop - start
+            if sqrt_path:
+                K = self.widths[-1]
+                if self.loss_name == "cross_entropy":
+                    q = fp.logits - fp.logits.max(axis=1, keepdims=True)
+                    np.exp(q, out=q)
+                    q /= q.sum(axis=1, keepdims=True)
+                    sq = np.sqrt(q)
+                    R = -sq[:, :, None] * q[:, None, :]
+                    R[:, np.arange(K), np.arange(K)] += sq
+                else:
+                    R = np.broadcast_to(np.eye(K), (n, K, K)).copy()
+                factor = R
+            else:
+                G = _hessians(self.loss_name, fp.logits, T[start:stop])
+            for l in range(L - 1, -1, -1):
+                if l < L - 1:
+                    W = weights[l + 1]
+                    d1 = act.derivative(fp.s[l])
+                    if sqrt_path:
+                        factor = (factor.reshape(-1, W.shape[0]) @ W).reshape(n, -1, W.shape[1])
+                        factor *= d1[:, None, :]
+                    else:
+                        G = W.T @ (G @ W)
+                        G *= d1[:, :, None] * d1[:, None, :]
+                        diag = np.arange(W.shape[1])
+                        G[:, diag, diag] += act.second_derivative(fp.s[l]) * (deltas[l + 1] @ W)
+                g_diag, a_out, d_out = out[l]
+                if sqrt_path:
+                    g_diag[start:stop] = np.einsum("pcj,pcj->pj", factor, factor)
+                else:
+                    g_diag[start:stop] = np.diagonal(G, axis1=1, axis2=2)
+                a_out[start:stop] = fp.a[l]
+                d_out[start:stop] = deltas[l]
+        return out
+
 
 __all__ = ["MLP", "ForwardPass"]
