@@ -60,6 +60,12 @@ def haar_orthogonal(D: int, rng: np.random.Generator | int) -> FloatArray:
     return Q * np.sign(np.diag(R))
 
 
+def _seed_and_generator(rng: np.random.Generator | int) -> tuple[int | None, np.random.Generator]:
+    """The integer seed to record (None for a Generator) and the generator to draw from."""
+    seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
+    return seed, check_rng(rng)
+
+
 def _commutator_in_basis(C_eig: FloatArray, lam: FloatArray) -> float:
     """‖[C_eig, diag(lam)]‖_F, using [A, Λ]_ij = A_ij (λ_j − λ_i)."""
     diff = lam[None, :] - lam[:, None]
@@ -141,8 +147,7 @@ def random_commutation_baseline(C: FloatArray, H: FloatArray, *, num_samples: in
     """
     C, H = _pair(C, H)
     num_samples = check_positive_int(num_samples, "num_samples", minimum=0)
-    seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
-    rng = check_rng(rng)
+    seed, rng = _seed_and_generator(rng)
     eb = basis if basis is not None else eigenbasis(H)
     return _baseline(np.linalg.eigvalsh(C), eb.lam, num_samples, rng, seed)
 
@@ -271,8 +276,7 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
     if k >= D:
         raise ValueError(f"top_k must be < D = {D}; got {k}")
     num_baseline = check_positive_int(num_baseline, "num_baseline", minimum=0)
-    seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
-    rng = check_rng(rng)
+    seed, rng = _seed_and_generator(rng)
     C_eig = eb.V.T @ C @ eb.V
     C_eig = 0.5 * (C_eig + C_eig.T)
     eps = _commutator_in_basis(C_eig, eb.lam) / float(np.linalg.norm(C_eig) * np.linalg.norm(eb.lam))

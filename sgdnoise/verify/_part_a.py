@@ -8,6 +8,7 @@ from sgdnoise import theory
 from sgdnoise.sim import families
 from sgdnoise.sim.models.glm import LogisticRegression, SoftmaxRegression
 from sgdnoise.verify._registry import Claim, Outcome, RunContext
+from sgdnoise.verify.networks import proportional_fit
 
 SOURCE_A = "Zhang, Yang & Tu, arXiv:2602.05600"
 ROUNDOFF = 1e-10
@@ -182,12 +183,6 @@ def _max_z(samples: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.max(np.abs(mean - predicted) / np.maximum(se, 1e-300)))
 
 
-def _lstsq_residual(C: np.ndarray, P: np.ndarray) -> float:
-    """min_c ‖C − cP‖_F / ‖C‖_F."""
-    c = float(np.sum(C * P) / np.sum(P * P))
-    return float(np.linalg.norm(C - c * P) / np.linalg.norm(C))
-
-
 def _run_a7(ctx: RunContext, *, z_max: float = 5.0) -> Outcome:
     d = 3
     n = 200_000 if ctx.scale == "quick" else 2_000_000
@@ -229,7 +224,7 @@ def _run_a7(ctx: RunContext, *, z_max: float = 5.0) -> Outcome:
     H = hs.mean(axis=0)
     sq = np.einsum("pi,pi->p", sep_x, sep_x)
     M_x = np.einsum("pij,pjk->ik", hs / sq[:, None, None], hs) / hs.shape[0]
-    res_H, res_M = _lstsq_residual(Sigma1, H), _lstsq_residual(Sigma1, M_x)
+    res_H, res_M = proportional_fit(Sigma1, H)[1], proportional_fit(Sigma1, M_x)[1]
     passed = (out["away"] <= z_max and out["optimum"] <= z_max and logistic_err <= 1e-12
               and res_M < 0.25 * res_H)
     return Outcome(

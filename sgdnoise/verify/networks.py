@@ -13,12 +13,13 @@ gradients are 2/K times ours; ``eta`` for softmax-MSE is therefore converted as
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from sgdnoise import theory
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import check_choice, check_positive_int
-from sgdnoise.sim.awd import AWDTerms, awd_terms, match_partners
+from sgdnoise.sim.awd import AWDTerms, awd_terms, dual_weight_change, match_partners
 from sgdnoise.sim.models import MLP
 from sgdnoise.sim.training import TrainConfig, TrainResult, train
 
@@ -144,7 +145,13 @@ class LayerAnalysis:
     awd: AWDTerms | None
 
 
-def _lstsq(C: FloatArray, P: FloatArray) -> tuple[float, float]:
+def proportional_fit(C: FloatArray, P: FloatArray) -> tuple[float, float]:
+    r"""Best c in C ≈ cP (Frobenius least squares) and the relative residual ‖C − cP‖_F/‖C‖_F.
+
+    References
+    ----------
+    Zhang, Yang & Tu, arXiv:2602.05600 (spec claims A4, A7: C ∝ M against C ∝ H).
+    """
     c = float(np.sum(C * P) / np.sum(P * P))
     return c, float(np.linalg.norm(C - c * P) / np.linalg.norm(C))
 
@@ -186,8 +193,8 @@ def analyse_layer(net: TrainedNetwork, layer: int, *, B: int = 50, top: int | No
     fit_emp = theory.fit_power_law(eb.lam, C_ii, top=top, protocol=protocol)
     fit_awd = theory.fit_power_law(eb.lam, M_ii, top=top, protocol=protocol)
     comm = theory.commutation_metrics(C, lm.H, num_baseline=num_baseline, rng=rng, basis=eb)
-    c_fit, res_M = _lstsq(C, lm.M)
-    _, res_H = _lstsq(C, lm.H)
+    c_fit, res_M = proportional_fit(C, lm.M)
+    _, res_H = proportional_fit(C, lm.H)
     terms = None
     if with_awd:
         W = net.model.unpack(net.w)[layer]
@@ -218,9 +225,7 @@ def duality_gap(net: TrainedNetwork, layer: int, partners: IntArray, samples: In
         q = int(partners[p])
         if q < 0:
             continue
-        W = w[sl].reshape(shape)
-        da = a[q] - a[p]
-        dW = np.outer(W @ da, a[p]) / float(a[p] @ a[p])
+        dW = dual_weight_change(w[sl].reshape(shape), a[p], a[q])
         w_mod = w.copy()
         w_mod[sl] += dW.ravel()
         lp = float(model.per_sample_losses(w_mod, x[p:p + 1], y[p:p + 1])[0])
@@ -234,5 +239,6 @@ __all__ = [
     "TrainedNetwork",
     "analyse_layer",
     "duality_gap",
+    "proportional_fit",
     "train_paper_mlp",
 ]
