@@ -18,6 +18,12 @@ for all of them twice.  The dense-layer products run in small register blocks (f
 four outputs for the forward pass, four samples × two outputs for the weight gradient, skipping
 samples whose ReLU units are off) with reassociated sums, so they vectorise; results agree with
 numpy to round-off and do not depend on the thread count.
+
+The minibatch SGD kernels and the full-data loss are dtype-generic: numba compiles them once for
+float64 and once for float32 arrays, and every work array, constant and accumulator takes the
+dtype of the weights (written ``X.dtype.type(c)``, since a bare literal such as ``0.0`` is a
+float64 that would promote float32 arithmetic to float64).  Only the divergence test
+(:func:`_check_loss`) works in float64.  The per-sample kernels are float64 only.
 """
 
 from __future__ import annotations
@@ -289,7 +295,14 @@ def _layer_factors_kernel(w, widths, offsets, bias, act, loss, x, T, index,
 
 @_jit()
 def _activate(code, S, A, b_start, b_stop, h):
-    """A[b, i] = φ(S[b, i]) for b_start ≤ b < b_stop, i < h; a loop per activation (vectorises)."""
+    """A[b, i] = φ(S[b, i]) for b_start ≤ b < b_stop, i < h; a loop per activation (vectorises).
+
+    The formulas of :func:`_activation`, with constants of the arrays' dtype.
+    """
+    zero = A.dtype.type(0.0)
+    one = A.dtype.type(1.0)
+    half = A.dtype.type(0.5)
+    inv_sqrt_2 = A.dtype.type(_INV_SQRT_2)
     for b in range(b_start, b_stop):
         s = S[b]
         a = A[b]
@@ -298,10 +311,16 @@ def _activate(code, S, A, b_start, b_stop, h):
                 a[i] = s[i]
         elif code == 1:
             for i in range(h):
-                a[i] = 0.0 if s[i] <= 0.0 else s[i]  # noqa: FURB136 (NaN passes, as in numpy)
+                a[i] = zero if s[i] <= zero else s[i]  # noqa: FURB136 (NaN passes, as in numpy)
+        elif code == 2:
+            for i in range(h):
+                a[i] = math.tanh(s[i])
+        elif code == 3:
+            for i in range(h):
+                a[i] = half * (one + math.tanh(half * s[i]))
         else:
             for i in range(h):
-                a[i] = _activation(code, s[i])
+                a[i] = s[i] * (half * (one + math.erf(s[i] * inv_sqrt_2)))
 
 
 @_jit()
@@ -309,24 +328,29 @@ def _times_derivative(code, S, D, b_start, b_stop, h):
     """D[b, i] ← φ′(S[b, i]) D[b, i] for b_start ≤ b < b_stop, i < h."""
     if code == 0:
         return
+    zero = D.dtype.type(0.0)
+    one = D.dtype.type(1.0)
+    half = D.dtype.type(0.5)
+    inv_sqrt_2 = D.dtype.type(_INV_SQRT_2)
+    inv_sqrt_2pi = D.dtype.type(_INV_SQRT_2PI)
     for b in range(b_start, b_stop):
         s = S[b]
         d = D[b]
         if code == 1:
             for i in range(h):
-                d[i] *= 1.0 if s[i] > 0.0 else 0.0
+                d[i] *= one if s[i] > zero else zero
         elif code == 2:
             for i in range(h):
                 t = math.tanh(s[i])
-                d[i] *= 1.0 - t * t
+                d[i] *= one - t * t
         elif code == 3:
             for i in range(h):
-                q = 0.5 * (1.0 + math.tanh(0.5 * s[i]))
-                d[i] *= q * (1.0 - q)
+                q = half * (one + math.tanh(half * s[i]))
+                d[i] *= q * (one - q)
         else:
             for i in range(h):
-                pdf = _INV_SQRT_2PI * math.exp(-0.5 * s[i] * s[i])
-                d[i] *= 0.5 * (1.0 + math.erf(s[i] * _INV_SQRT_2)) + s[i] * pdf
+                pdf = inv_sqrt_2pi * math.exp(-half * s[i] * s[i])
+                d[i] *= half * (one + math.erf(s[i] * inv_sqrt_2)) + s[i] * pdf
 
 
 @_jit(reassociate=True)
@@ -339,6 +363,7 @@ def _dense_forward(w, off, nin, nout, bias, X, rows, b_start, b_stop, S):
     Rows are taken as views first: indexing with i ≥ 0 from ``range`` needs no negative-index
     check, so the inner loops vectorise.
     """
+    zero = S.dtype.type(0.0)
     stride = nin + bias
     W = w[off:off + nout * stride].reshape(nout, stride)
     n = b_stop
@@ -354,10 +379,10 @@ def _dense_forward(w, off, nin, nout, bias, X, rows, b_start, b_stop, S):
             w1 = W[o + 1]
             w2 = W[o + 2]
             w3 = W[o + 3]
-            s00 = s01 = s02 = s03 = 0.0
-            s10 = s11 = s12 = s13 = 0.0
-            s20 = s21 = s22 = s23 = 0.0
-            s30 = s31 = s32 = s33 = 0.0
+            s00 = s01 = s02 = s03 = zero
+            s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = zero
+            s30 = s31 = s32 = s33 = zero
             for i in range(nin):
                 a0 = w0[i]
                 a1 = w1[i]
@@ -402,7 +427,7 @@ def _dense_forward(w, off, nin, nout, bias, X, rows, b_start, b_stop, S):
             o += 4
         while o < nout:
             w0 = W[o]
-            s00 = s10 = s20 = s30 = 0.0
+            s00 = s10 = s20 = s30 = zero
             for i in range(nin):
                 a0 = w0[i]
                 s00 += x0[i] * a0
@@ -420,7 +445,7 @@ def _dense_forward(w, off, nin, nout, bias, X, rows, b_start, b_stop, S):
         x1 = X[rows[b + 1]]
         for o in range(nout):
             w0 = W[o]
-            s00 = s10 = 0.0
+            s00 = s10 = zero
             for i in range(nin):
                 a0 = w0[i]
                 s00 += x0[i] * a0
@@ -432,7 +457,7 @@ def _dense_forward(w, off, nin, nout, bias, X, rows, b_start, b_stop, S):
         x0 = X[rows[b]]
         for o in range(nout):
             w0 = W[o]
-            s00 = 0.0
+            s00 = zero
             for i in range(nin):
                 s00 += x0[i] * w0[i]
             S[b, o] = s00
@@ -451,6 +476,7 @@ def _dense_weight_gradient(g, off, nin, nout, bias, D, X, rows, n, active, o_sta
     X is finite, so they would add exact zeros.  ``active`` is an int work array of at least n
     entries.
     """
+    zero = g.dtype.type(0.0)
     stride = nin + bias
     G = g[off:off + nout * stride].reshape(nout, stride)
     o = o_start
@@ -459,12 +485,12 @@ def _dense_weight_gradient(g, off, nin, nout, bias, D, X, rows, n, active, o_sta
         g1 = G[o + 1]
         m = 0
         for b in range(n):
-            if D[b, o] != 0.0 or D[b, o + 1] != 0.0:
+            if D[b, o] != zero or D[b, o + 1] != zero:
                 active[m] = b
                 m += 1
         for i in range(stride):
-            g0[i] = 0.0
-            g1[i] = 0.0
+            g0[i] = zero
+            g1[i] = zero
         k = 0
         while k + 4 <= m:
             b0 = active[k]
@@ -504,16 +530,16 @@ def _dense_weight_gradient(g, off, nin, nout, bias, D, X, rows, n, active, o_sta
     if o < o_stop:
         g0 = G[o]
         for i in range(stride):
-            g0[i] = 0.0
+            g0[i] = zero
         for b in range(n):
             d0 = D[b, o]
-            if d0 != 0.0:
+            if d0 != zero:
                 x0 = X[rows[b]]
                 for i in range(nin):
                     g0[i] += d0 * x0[i]
     if bias:
         for o in range(o_start, o_stop):
-            acc = 0.0
+            acc = zero
             for b in range(n):
                 acc += D[b, o]
             G[o, nin] = acc
@@ -521,7 +547,7 @@ def _dense_weight_gradient(g, off, nin, nout, bias, D, X, rows, n, active, o_sta
 
 @_jit(reassociate=True)
 def _sum_of_squares(g):
-    total = 0.0
+    total = g.dtype.type(0.0)
     for j in range(g.size):
         total += g[j] * g[j]
     return total
@@ -529,9 +555,10 @@ def _sum_of_squares(g):
 
 @_jit()
 def _all_finite(g):
+    zero = g.dtype.type(0.0)
     bad = 0
     for j in range(g.size):
-        bad |= (g[j] - g[j]) != 0.0  # NaN for ±inf and NaN
+        bad |= (g[j] - g[j]) != zero  # NaN for ±inf and NaN
     return bad == 0
 
 
@@ -539,18 +566,19 @@ def _all_finite(g):
 def _sgd_update(w, v, g, start, stop, scale, weight_decay, lr, beta, heavy_ball):
     """ĝ = scale·g (+ weight_decay·w), then the heavy-ball or PyTorch-style step on [start, stop).
 
-    Returns whether some g[j] there is not finite.  Each element is computed as in numpy (no
-    fused multiply-adds; scale = 1 multiplies exactly), so a step is bit-identical to the
-    reference given the same gradient.  One branch-free loop per case, on views indexed from 0
-    (no negative-index checks), so that each vectorises.
+    Returns whether some g[j] there is not finite.  The scalars come in the arrays' dtype, and
+    each element is computed as in numpy (no fused multiply-adds; scale = 1 multiplies exactly),
+    so a step is bit-identical to the reference given the same gradient.  One branch-free loop
+    per case, on views indexed from 0 (no negative-index checks), so that each vectorises.
     """
+    zero = g.dtype.type(0.0)
     w = w[start:stop]
     v = v[start:stop]
     g = g[start:stop]
     bad = 0
     for j in range(g.size):
-        bad |= (g[j] - g[j]) != 0.0  # NaN for ±inf and NaN
-    if heavy_ball and weight_decay == 0.0:
+        bad |= (g[j] - g[j]) != zero  # NaN for ±inf and NaN
+    if heavy_ball and weight_decay == zero:
         for j in range(g.size):
             vj = beta * v[j] - lr * (g[j] * scale)
             v[j] = vj
@@ -560,7 +588,7 @@ def _sgd_update(w, v, g, start, stop, scale, weight_decay, lr, beta, heavy_ball)
             vj = beta * v[j] - lr * (g[j] * scale + weight_decay * w[j])
             v[j] = vj
             w[j] = w[j] + vj
-    elif weight_decay == 0.0:
+    elif weight_decay == zero:
         for j in range(g.size):
             vj = beta * v[j] + g[j] * scale
             v[j] = vj
@@ -575,38 +603,40 @@ def _sgd_update(w, v, g, start, stop, scale, weight_decay, lr, beta, heavy_ball)
 
 @_jit()
 def _loss_value_and_gradient(loss, z, t, out_dim, scale, delta, prob):
-    """ℓ of one sample (returned) and ``scale`` · ∂ℓ/∂z into ``delta``."""
+    """ℓ of one sample (returned) and ``scale`` · ∂ℓ/∂z into ``delta``, in ``delta``'s dtype."""
+    zero = delta.dtype.type(0.0)
+    half = delta.dtype.type(0.5)
     if loss == 0:
-        value = 0.0
+        value = zero
         for k in range(out_dim):
             r = z[k] - t[k]
             value += r * r
             delta[k] = r * scale
-        return 0.5 * value
+        return half * value
     zmax = z[0]
     for k in range(1, out_dim):
         zmax = max(zmax, z[k])
-    total = 0.0
+    total = zero
     for k in range(out_dim):
         prob[k] = math.exp(z[k] - zmax)
         total += prob[k]
     for k in range(out_dim):
         prob[k] /= total
     if loss == 2:
-        zt = 0.0
+        zt = zero
         for k in range(out_dim):
             delta[k] = (prob[k] - t[k]) * scale
             zt += z[k] * t[k]
         return zmax + math.log(total) - zt
-    value = 0.0
-    c = 0.0
+    value = zero
+    c = zero
     for k in range(out_dim):
         r = prob[k] - t[k]
         value += r * r
         c += r * prob[k]
     for k in range(out_dim):
         delta[k] = ((prob[k] - t[k]) * prob[k] - c * prob[k]) * scale
-    return 0.5 * value
+    return half * value
 
 
 @_jit()
@@ -627,7 +657,8 @@ def _minibatch_deltas(w, widths, offsets, bias, act, loss, T, rows, n, S, Dl, pr
     """Losses ``values[b]`` and δ_l[b] / n of every layer, for b_start ≤ b < b_stop."""
     L = widths.size - 1
     out_dim = widths[L]
-    scale = 1.0 / n
+    zero = Dl.dtype.type(0.0)
+    scale = Dl.dtype.type(1.0) / Dl.dtype.type(n)
     S_out = S[L - 1]
     D_out = Dl[L - 1]
     for b in range(b_start, b_stop):
@@ -646,7 +677,7 @@ def _minibatch_deltas(w, widths, offsets, bias, act, loss, T, rows, n, S, Dl, pr
             d_cur = D_cur[b]
             d_next = D_next[b]
             for i in range(h):
-                d_cur[i] = 0.0
+                d_cur[i] = zero
             for o in range(m):
                 d = d_next[o]
                 W_o = W[o]
@@ -685,6 +716,7 @@ def _gradient_part(w, v, g, widths, offsets, bias, x, rows, ident, A, Dl, active
     """
     L = widths.size - 1
     n = rows.size
+    one = g.dtype.type(1.0)
     bad = False
     for l in range(L):
         nin = widths[l]
@@ -698,7 +730,7 @@ def _gradient_part(w, v, g, widths, offsets, bias, x, rows, ident, A, Dl, active
                                    n, active, o_start, o_stop)
         if step:
             bad |= _sgd_update(w, v, g, offsets[l] + o_start * stride,
-                               offsets[l] + o_stop * stride, 1.0, weight_decay, lr, beta,
+                               offsets[l] + o_stop * stride, one, weight_decay, lr, beta,
                                heavy_ball)
     return bad
 
@@ -716,6 +748,24 @@ def _update_part(w, v, g, widths, offsets, bias, part, num_parts, scale, weight_
     return bad
 
 
+@_jit()
+def _check_loss(value, has_loss0, loss0, divergence_factor):
+    """(status, loss0) for a batch loss: 0 fine, 1 not finite, 2 above divergence_factor · loss0.
+
+    The first batch sets loss0 = max(value, 1e-300).  Done in float64 whatever the dtype of
+    ``value``, as numpy does with the Python-float losses of the reference epoch (and 1e-300
+    is not a float32).
+    """
+    if not has_loss0:
+        # max(value, 1e-300) as Python evaluates it: a NaN value is kept
+        loss0 = 1e-300 if 1e-300 > value else np.float64(value)
+    if not math.isfinite(value):
+        return 1, loss0
+    if value > divergence_factor * loss0:
+        return 2, loss0
+    return 0, loss0
+
+
 @_jit(parallel=True)
 def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, batch_starts,
                       lr, beta, heavy_ball, clip_norm, weight_decay, divergence_factor,
@@ -724,6 +774,12 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
 
     status 0: every batch done; 1: non-finite loss or gradient at ``batch``; 2: loss above
     ``divergence_factor`` · loss0 at ``batch``.  ``clip_norm`` ≤ 0 means no clipping.
+
+    Everything is computed in the dtype of ``w`` (float32 or float64; ``v``, ``x``, ``T``,
+    ``lr``, ``beta``, ``clip_norm`` and ``weight_decay`` come in it too): work arrays, constants
+    and accumulators.  Only the divergence test is in float64 (``loss0``, ``divergence_factor``
+    and the batch loss stored in the float64 ``losses``), so that it behaves as in numpy, where
+    the losses are Python floats.
 
     A step has two parts, each cut into ``num_parts`` runs (at most one per four samples) done
     in parallel: the forward pass, losses and δ's over runs of samples, then the gradient rows
@@ -741,16 +797,18 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
     for k in range(num_batches):
         max_batch = max(max_batch, batch_starts[k + 1] - batch_starts[k])
     num_parts = max(1, min(num_parts, max_batch // 4))
-    S = np.empty((L, max_batch, maxw))
-    A = np.empty((L, max_batch, maxw))
-    Dl = np.empty((L, max_batch, maxw))
-    prob = np.empty((num_parts, widths[L]))
+    dtype = w.dtype
+    zero = dtype.type(0.0)
+    S = np.empty((L, max_batch, maxw), dtype=dtype)
+    A = np.empty((L, max_batch, maxw), dtype=dtype)
+    Dl = np.empty((L, max_batch, maxw), dtype=dtype)
+    prob = np.empty((num_parts, widths[L]), dtype=dtype)
     active = np.empty((num_parts, max_batch), dtype=np.int64)
     bad = np.zeros(num_parts, dtype=np.bool_)
-    values = np.empty(max_batch)
-    g = np.empty(w.size)
+    values = np.empty(max_batch, dtype=dtype)
+    g = np.empty(w.size, dtype=dtype)
     ident = np.arange(max_batch)
-    clipping = clip_norm > 0.0
+    clipping = clip_norm > zero
     for k in range(num_batches):
         rows = batch_rows[batch_starts[k]:batch_starts[k + 1]]
         n = rows.size
@@ -761,17 +819,15 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
             for part in numba.prange(num_parts):
                 _forward_part(w, widths, offsets, bias, act, loss, x, T, rows, ident, S, A, Dl,
                               prob[part], values, part, num_parts)
-        total = 0.0
+        total = zero
         for b in range(n):
             total += values[b]
-        value = total / n
-        if not has_loss0:
-            # max(value, 1e-300) as Python evaluates it: a NaN value is kept
-            loss0 = 1e-300 if 1e-300 > value else value  # noqa: FURB136
-            has_loss0 = True
-        if not math.isfinite(value):
+        value = total / dtype.type(n)
+        status, loss0 = _check_loss(value, has_loss0, loss0, divergence_factor)
+        has_loss0 = True
+        if status == 1:
             return 1, k, value, loss0
-        exploding = value > divergence_factor * loss0
+        exploding = status == 2
         step = not clipping and not exploding
         if num_parts == 1:
             bad[0] = _gradient_part(w, v, g, widths, offsets, bias, x, rows, ident, A, Dl,
@@ -786,7 +842,7 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                 return 1, k, value, loss0
             if exploding:
                 return 2, k, value, loss0
-            scale = 1.0
+            scale = dtype.type(1.0)
             norm = math.sqrt(_sum_of_squares(g))
             if norm > clip_norm:
                 scale = clip_norm / norm
@@ -812,20 +868,21 @@ def _mean_loss_kernel(w, widths, offsets, bias, act, loss, x, T, block_size, blo
     for l in range(1, L + 1):
         maxw = max(maxw, widths[l])
     out_dim = widths[L]
+    dtype = w.dtype
     for blk in numba.prange(block_sums.size):
         start = blk * block_size
         stop = min(n, start + block_size)
-        S = np.empty((L, block_size, maxw))
-        A = np.empty((L, block_size, maxw))
-        prob = np.empty(out_dim)
-        delta = np.empty(out_dim)
+        S = np.empty((L, block_size, maxw), dtype=dtype)
+        A = np.empty((L, block_size, maxw), dtype=dtype)
+        prob = np.empty(out_dim, dtype=dtype)
+        delta = np.empty(out_dim, dtype=dtype)
         rows = np.arange(start, stop)
         ident = np.arange(block_size)
         _minibatch_forward(w, widths, offsets, bias, act, x, rows, ident, S, A, 0, stop - start)
-        total = 0.0
+        total = dtype.type(0.0)
         for b in range(stop - start):
-            total += _loss_value_and_gradient(loss, S[L - 1, b], T[start + b], out_dim, 1.0,
-                                              delta, prob)
+            total += _loss_value_and_gradient(loss, S[L - 1, b], T[start + b], out_dim,
+                                              dtype.type(1.0), delta, prob)
         block_sums[blk] = total
 
 
@@ -847,13 +904,24 @@ def _threads(num_threads: int | None) -> Iterator[None]:
         numba.set_num_threads(previous)
 
 
+def _compute_dtype(w: np.ndarray) -> type[np.floating]:
+    """float32 for a float32 ``w``, float64 otherwise: the precision the kernels compute in."""
+    return np.float32 if np.asarray(w).dtype == np.float32 else np.float64
+
+
 def mean_loss(spec: tuple, w: FloatArray, x: FloatArray, T: FloatArray, *,
               num_threads: int | None = None) -> float:
-    """L = E_p ℓ_p over all rows of x, as :meth:`MLP.loss` (``num_threads``: numba's default)."""
+    """L = E_p ℓ_p over all rows of x, as :meth:`MLP.loss` (``num_threads``: numba's default).
+
+    Computed in float32 when ``w`` is float32 (x and T are then taken in float32 too; each
+    block of 256 samples is summed in float32), in float64 otherwise; the sum over blocks and
+    the result are float64.
+    """
     widths, offsets, bias, act, loss = spec
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    T = np.ascontiguousarray(T, dtype=np.float64)
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    dtype = _compute_dtype(w)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    T = np.ascontiguousarray(T, dtype=dtype)
+    w = np.ascontiguousarray(w, dtype=dtype)
     n = x.shape[0]
     sums = np.empty(-(-n // _LOSS_BLOCK))
     with _threads(num_threads):
@@ -867,11 +935,14 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
               heavy_ball: bool, clip_norm: float | None, weight_decay: float,
               divergence_factor: float, loss0: float | None, num_threads: int = 1
               ) -> tuple[FloatArray, int, int, float, float]:
-    """One SGD epoch on ``w`` and ``v`` in place (both contiguous float64).
+    """One SGD epoch on ``w`` and ``v`` in place.
 
-    Batch k holds the rows ``batch_rows[batch_starts[k]:batch_starts[k + 1]]`` of x and T.
-    ``num_threads`` > 1 splits every step into that many runs done in parallel (on at most numba's
-    maximum number of threads); the result is the same for every value.
+    ``w``, ``v``, ``x`` and ``T`` are C-contiguous arrays of one dtype, float64 or float32, and
+    the epoch is computed in that dtype (``lr``, ``beta``, ``clip_norm`` and ``weight_decay`` are
+    rounded to it); the divergence test and the returned losses are float64.  Batch k holds the
+    rows ``batch_rows[batch_starts[k]:batch_starts[k + 1]]`` of x and T.  ``num_threads`` > 1
+    splits every step into that many runs done in parallel (on at most numba's maximum number of
+    threads); the result is the same for every value.
 
     Returns
     -------
@@ -884,8 +955,23 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
         The batch at which training stopped (``num_batches`` when it did not).
     value, loss0 : float
         That batch's loss; the reference loss (the first batch's, at least 1e-300).
+
+    Raises
+    ------
+    ValueError
+        ``w``, ``v``, ``x`` or ``T`` is not C-contiguous or not of ``w``'s dtype (float32 or
+        float64): the kernel updates ``w`` and ``v`` in place and would otherwise compile a
+        mixed-precision version.
     """
     widths, offsets, bias, act, loss = spec
+    dtype = np.asarray(w).dtype
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"w must be a float32 or float64 array; got dtype {dtype}")
+    for name, arr in (("w", w), ("v", v), ("x", x), ("T", T)):
+        if not (isinstance(arr, np.ndarray) and arr.dtype == dtype
+                and arr.flags.c_contiguous):
+            raise ValueError(f"{name} must be a C-contiguous {dtype} array (the dtype of w)")
+    typed = dtype.type
     num_batches = batch_starts.size - 1
     losses = np.zeros(num_batches)
     with _threads(num_threads):
@@ -893,8 +979,8 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
             w, v, widths, offsets, np.int64(bias), np.int64(act), np.int64(loss), x, T,
             np.ascontiguousarray(batch_rows, dtype=np.int64),
             np.ascontiguousarray(batch_starts, dtype=np.int64),
-            float(lr), float(beta), bool(heavy_ball),
-            0.0 if clip_norm is None else float(clip_norm), float(weight_decay),
+            typed(lr), typed(beta), bool(heavy_ball),
+            typed(0.0 if clip_norm is None else clip_norm), typed(weight_decay),
             float(divergence_factor), loss0 is not None, 1.0 if loss0 is None else float(loss0),
             losses, np.int64(num_threads),
         )

@@ -94,7 +94,42 @@ def _unit_rows(start: int, stop: int, D: int) -> FloatArray:
 
 
 def _append_ones(h: FloatArray) -> FloatArray:
-    return np.concatenate([h, np.ones((h.shape[0], 1))], axis=1)
+    return np.concatenate([h, np.ones((h.shape[0], 1), dtype=h.dtype)], axis=1)
+
+
+def _in_dtype(a: Any, dtype: np.dtype[Any]) -> Any:
+    """``a`` as an array of ``dtype`` (the same object when it already is one)."""
+    return np.asarray(a, dtype=dtype)
+
+
+def _as_float_array_in(x: Any, name: str, dtype: Any, *,
+                       ndim: int | tuple[int, ...] | None = None) -> Any:
+    """:func:`~sgdnoise._validate.as_float_array` in ``dtype`` (float64 or float32).
+
+    float64 is exactly ``as_float_array``.  float32 rounds to float32 first and then checks
+    finiteness, so that a finite value beyond float32's range (±3.4e38) is refused too.
+    """
+    if np.dtype(dtype) == np.float64:
+        return as_float_array(x, name, ndim=ndim)
+    try:
+        with np.errstate(over="ignore"):  # out-of-range values become inf, refused below
+            arr = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real numeric array; got {type(x).__name__}") from exc
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            raise ValueError(
+                f"{name} must have {' or '.join(str(a) for a in allowed)} dimension(s); "
+                f"got shape {arr.shape}"
+            )
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"{name} contains {bad} value(s) that are not finite in {np.dtype(dtype)} (NaN, inf "
+            f"or beyond ±{float(np.finfo(dtype).max):.3g})"
+        )
+    return arr
 
 
 @dataclass(frozen=True, init=False)
@@ -217,8 +252,8 @@ class MLP:
             raise ValueError(f"layer must be in range({L}) (or negative from the end); got {layer}")
         return int(layer) % L
 
-    def _check_w(self, w: Any, name: str = "w") -> FloatArray:
-        w = as_float_array(w, name, ndim=1)
+    def _check_w(self, w: Any, name: str = "w", dtype: Any = np.float64) -> FloatArray:
+        w = _as_float_array_in(w, name, dtype, ndim=1)
         if w.size != self.num_params:
             raise ValueError(f"{name} must have D = {self.num_params} entries; got {w.size}")
         return w
@@ -281,8 +316,8 @@ class MLP:
         return w
 
     # ------------------------------------------------------------------ validation
-    def _check_x(self, x: Any) -> FloatArray:
-        x = as_float_array(x, "x", ndim=2)
+    def _check_x(self, x: Any, dtype: Any = np.float64) -> FloatArray:
+        x = _as_float_array_in(x, "x", dtype, ndim=2)
         if x.shape[1] != self.widths[0] or x.shape[0] < 1:
             raise ValueError(
                 f"x must have shape (N, {self.widths[0]}) with N >= 1; got {x.shape}"
@@ -296,6 +331,16 @@ class MLP:
         T = loss_targets(self.loss_name, y, x.shape[0], self.widths[-1])
         return layers, x, T
 
+    def _check_data_float32(self, w: Any, x: Any, y: Any) -> tuple[list[Any], Any, Any]:
+        """:meth:`_check_data` in float32: layer views into ``w``, x and the targets in float32."""
+        w = self._check_w(w, dtype=np.float32)
+        layers = [w[sl].reshape(shape) for sl, shape in zip(self.layer_slices, self.layer_shapes,
+                                                            strict=True)]
+        x = self._check_x(x, dtype=np.float32)
+        T = _as_float_array_in(loss_targets(self.loss_name, y, x.shape[0], self.widths[-1]), "y",
+                               np.float32)
+        return layers, x, T
+
     # ------------------------------------------------------------------ forward / backward
     def _forward(self, layers: list[FloatArray], x: FloatArray) -> ForwardPass:
         act = self.activation_function
@@ -306,7 +351,7 @@ class MLP:
             a_list.append(a)
             s_list.append(s)
             if l < len(layers) - 1:
-                h = act.value(s)
+                h = _in_dtype(act.value(s), s.dtype)  # float32 runs stay float32
                 a = _append_ones(h) if self.bias else h
         return ForwardPass(a_list, s_list, s_list[-1])
 
@@ -317,10 +362,11 @@ class MLP:
         weights = self._split(layers)
         L = len(layers)
         deltas: list[FloatArray] = [np.empty(0)] * L
-        delta = _gradients(self.loss_name, fp.logits, T)
+        dtype = fp.logits.dtype  # float32 runs stay float32 (the helpers work in float64)
+        delta = _in_dtype(_gradients(self.loss_name, fp.logits, T), dtype)
         deltas[-1] = delta
         for l in range(L - 2, -1, -1):
-            delta = act.derivative(fp.s[l]) * (delta @ weights[l + 1])
+            delta = _in_dtype(act.derivative(fp.s[l]), dtype) * (delta @ weights[l + 1])
             deltas[l] = delta
         return deltas
 
@@ -425,15 +471,23 @@ class MLP:
                           chunk: int = 4096) -> tuple[float, FloatArray]:
         r"""L = E_p ℓ_p and ∇L = E_p g_p, accumulated per layer as Σ_p δ_{l,p} a_{l,p}ᵀ / N (GEMMs).
 
+        Computed in float64, or in float32 when ``w`` is a float32 array (then x and the targets
+        are rounded to float32, every array and matrix product is float32, and the gradient is
+        float32; the pointwise activation and loss functions are evaluated in float64 and their
+        results rounded to float32).  The loss is returned as a Python float.
+
         References
         ----------
         Spec part A, "Dense-layer structure".
         """
-        layers, x, T = self._check_data(w, x, y)
+        if isinstance(w, np.ndarray) and w.dtype == np.float32:
+            layers, x, T = self._check_data_float32(w, x, y)
+        else:
+            layers, x, T = self._check_data(w, x, y)
         chunk = check_positive_int(chunk, "chunk")
         N = x.shape[0]
         total = 0.0
-        grad = np.zeros(self.num_params)
+        grad = np.zeros(self.num_params, dtype=x.dtype)
         for start in range(0, N, chunk):
             stop = min(start + chunk, N)
             fp = self._forward(layers, x[start:stop])
