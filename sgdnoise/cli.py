@@ -12,7 +12,7 @@ from pathlib import Path
 from sgdnoise import backends
 
 
-def _format_result(r, width: int = 100) -> str:  # noqa: ANN001
+def _format_result(r, width: int = 100) -> str:
     head = f"{r.id:<4} {r.verdict:<5} {r.seconds:6.2f} s  {r.source}"
     lines = [head]
     fields = [("statement", r.statement), ("predicted", r.prediction),
@@ -27,9 +27,35 @@ def _format_result(r, width: int = 100) -> str:  # noqa: ANN001
     return "\n".join(lines)
 
 
+#: Output folder of ``sgdnoise verify`` when neither ``--out`` nor ``--json`` is given.
+DEFAULT_OUT = "sgdnoise-results"
+
+
+class _Progress:
+    """One line per claim on stderr: ``[3/11] B3 … done in 12.3 s (pass)``.
+
+    The start of the line is written (and flushed) when the claim starts, the rest when it ends,
+    so a log shows which claim is running without a line per second.
+    """
+
+    def __init__(self, total: int, *, quiet: bool) -> None:
+        self.total, self.quiet = total, quiet
+
+    def start(self, i: int, claim_id: str) -> None:
+        if not self.quiet:
+            print(f"[{i}/{self.total}] {claim_id} … ", end="", file=sys.stderr, flush=True)
+
+    def done(self, seconds: float, verdict: str) -> None:
+        if not self.quiet:
+            print(f"done in {seconds:.1f} s ({verdict})", file=sys.stderr, flush=True)
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
+    import datetime as dt
+
     from sgdnoise._io import provenance, write_json_atomic
     from sgdnoise.verify.claims import default_registry
+    from sgdnoise.verify.reports import claim_files, results_payload, write_report
 
     registry = default_registry()
     if args.list:
@@ -45,25 +71,69 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sgdnoise verify: {exc}", file=sys.stderr)
         return 2
+    out_dir = args.out if args.out is not None or args.json is not None else DEFAULT_OUT
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        figures = out_dir / "figures"
+        try:
+            figures.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"sgdnoise verify: cannot create the output folder {str(out_dir)!r}: {exc}",
+                  file=sys.stderr)
+            return 2
+    else:  # --json only: figures beside the JSON file, no report (as before --out existed)
+        figures = Path(args.json).resolve().parent / "figures"
     scale = "full" if args.full else "quick"
     print(f"sgdnoise verify: {len(claims)} claim(s), seed {args.seed}, backend {backend}, "
           f"scale {scale}")
+    prov = provenance(seed=args.seed, backend=backend, scale=scale,
+                      claims=[c.id for c in claims], status="running")
     results = []
-    figures = str(Path(args.json).resolve().parent / "figures")
-    for i, claim in enumerate(claims, 1):
-        print(f"[{i}/{len(claims)}] {claim.id} …", file=sys.stderr, flush=True)
-        r = claim.check(seed=args.seed, backend=backend, scale=scale, out_dir=figures)
-        results.append(r)
-        print(_format_result(r), flush=True)
-    payload = {
-        "provenance": provenance(seed=args.seed, backend=backend, scale=scale,
-                                 claims=[c.id for c in claims]),
-        "claims": [r.to_dict() for r in results],
-    }
-    path = write_json_atomic(args.json, payload)
+
+    def save(status: str) -> list[Path]:
+        """Rewrite every output file (each atomically) with the results so far."""
+        prov["status"] = status
+        if status != "running":
+            prov["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        paths = []
+        if out_dir is not None:
+            paths += write_report(results, out_dir, provenance=prov, figures_dir=figures).values()
+        if args.json is not None:
+            paths.append(write_json_atomic(args.json, results_payload(results, provenance=prov)))
+        return paths
+
+    try:
+        save("running")  # the files exist (and say what is planned) before the first claim
+    except OSError as exc:
+        print(f"sgdnoise verify: cannot write the results: {exc}", file=sys.stderr)
+        return 2
+    progress = _Progress(len(claims), quiet=args.quiet)
+    try:
+        for i, claim in enumerate(claims, 1):
+            if out_dir is not None:  # a figure left by an earlier run must not pass for this one
+                for stale in claim_files(figures, claim.id):
+                    stale.unlink(missing_ok=True)
+            progress.start(i, claim.id)
+            r = claim.check(seed=args.seed, backend=backend, scale=scale, out_dir=str(figures))
+            progress.done(r.seconds, r.verdict)
+            results.append(r)
+            print(_format_result(r), flush=True)
+            if i < len(claims):
+                save("running")
+    except KeyboardInterrupt:
+        if not args.quiet:
+            print(file=sys.stderr)
+        paths = save("interrupted")
+        done = ", ".join(r.id for r in results) or "none"
+        print(f"sgdnoise verify: interrupted; the claims that finished ({done}) are in "
+              f"{', '.join(map(str, paths))}", file=sys.stderr)
+        return 130
+    paths = save("complete")
     n_pass = sum(r.passed for r in results)
     n_fail = len(results) - n_pass
-    print(f"results written to {path}")
+    print(f"results written to {', '.join(str(p) for p in paths if p.suffix == '.json')}")
+    if out_dir is not None:
+        print(f"report: {out_dir / 'report.html'} and {out_dir / 'report.md'}")
     print(f"verify: {n_pass} passed, {n_fail} failed")
     return 0 if n_fail == 0 else 1
 
@@ -127,9 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", default="auto", choices=[*backends.BACKENDS, "auto"],
                    help="compute backend (default auto)")
     v.add_argument("--full", action="store_true", help="paper-scale settings (slower)")
-    v.add_argument("--json", default="results.json", metavar="PATH",
-                   help="where to write the results (default ./results.json); figures go to "
-                        "the folder 'figures' beside it")
+    v.add_argument("--out", metavar="DIR",
+                   help="write results.json, figures/, report.md and report.html to DIR "
+                        f"(default ./{DEFAULT_OUT} when --json is not given)")
+    v.add_argument("--json", default=None, metavar="PATH",
+                   help="also write the results JSON to PATH; without --out only this file is "
+                        "written, with the figures in a folder 'figures' beside it")
+    v.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress lines on stderr")
     v.set_defaults(func=_cmd_verify)
     t = sub.add_parser("table1", help="the paper's Table-1 protocol on local MNIST-style files")
     t.add_argument("--root", required=True, help="folder with the data files (IDX, npz, ...)")

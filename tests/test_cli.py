@@ -1,8 +1,10 @@
 """The ``sgdnoise`` command line."""
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -91,3 +93,136 @@ def test_table1_without_files_names_them(tmp_path, capsys):
     assert main(["table1", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "train-images-idx3-ubyte" in err
+
+
+# ---------------------------------------------------------------------- verify --out, progress
+
+
+def _registry(monkeypatch, *claims):
+    from sgdnoise.verify import claims as claims_mod
+    from sgdnoise.verify._registry import Registry
+
+    monkeypatch.setattr(claims_mod, "default_registry", lambda: Registry(claims))
+
+
+def test_verify_out_writes_results_figures_and_reports(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["verify", "--only", "A1", "A2", "--seed", "2", "--out", str(out)])
+    assert code == 0
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [c["id"] for c in data["claims"]] == ["A1", "A2"]
+    assert data["provenance"]["seed"] == 2 and data["provenance"]["status"] == "complete"
+    assert data["provenance"]["claims"] == ["A1", "A2"] and "finished" in data["provenance"]
+    assert (out / "figures").is_dir()
+    md = (out / "report.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "2 passed, 0 failed" in md and "## A1: pass" in md and "## A2: pass" in md
+    assert '<section id="claim-A2">' in page and "<script" not in page
+    captured = capsys.readouterr()
+    lines = [ln for ln in captured.err.splitlines() if ln.startswith("[")]
+    assert len(lines) == 2
+    assert re.fullmatch(r"\[1/2\] A1 … done in \d+\.\d s \(pass\)", lines[0])
+    assert re.fullmatch(r"\[2/2\] A2 … done in \d+\.\d s \(pass\)", lines[1])
+    assert f"report: {out / 'report.html'}" in captured.out
+    assert "verify: 2 passed, 0 failed" in captured.out
+
+
+def test_verify_quiet_suppresses_progress(tmp_path, capsys):
+    assert main(["verify", "--only", "A1", "--quiet", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "[1/1]" not in captured.err and "done in" not in captured.err
+    assert "verify: 1 passed, 0 failed" in captured.out
+
+
+def test_verify_default_is_an_output_folder(tmp_path, monkeypatch):
+    from sgdnoise.cli import DEFAULT_OUT
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["verify", "--only", "A1", "--quiet"]) == 0
+    out = tmp_path / DEFAULT_OUT
+    assert {p.name for p in out.iterdir()} == {"results.json", "report.md", "report.html",
+                                               "figures"}
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_verify_json_alone_writes_no_report(tmp_path):
+    path = tmp_path / "r.json"
+    assert main(["verify", "--only", "A1", "--quiet", "--json", str(path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"r.json"}
+    assert json.loads(path.read_text())["provenance"]["status"] == "complete"
+
+
+def test_verify_out_and_json_write_the_same_results(tmp_path):
+    path, out = tmp_path / "copy.json", tmp_path / "out"
+    assert main(["verify", "--only", "A1", "--quiet", "--out", str(out), "--json",
+                 str(path)]) == 0
+    assert json.loads(path.read_text()) == json.loads((out / "results.json").read_text())
+
+
+def test_verify_saves_after_each_claim_and_on_interrupt(tmp_path, monkeypatch, capsys):
+    from sgdnoise.verify._registry import Claim, Outcome
+
+    out = tmp_path / "out"
+    seen = {}
+
+    def first(ctx):
+        (Path(ctx.out_dir) / "X1_curve.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+        return Outcome("p", "m", "t", True, {"x": 1.0})
+
+    def second(ctx):  # what a reader sees while X2 runs
+        seen["ids"] = [c["id"] for c in json.loads((out / "results.json").read_text())["claims"]]
+        seen["md"] = (out / "report.md").read_text(encoding="utf-8")
+        raise KeyboardInterrupt
+
+    def third(ctx):
+        raise AssertionError("not reached")
+
+    _registry(monkeypatch, Claim("X1", "s", "t", first), Claim("X2", "s", "t", second),
+              Claim("X3", "s", "t", third))
+    assert main(["verify", "--out", str(out)]) == 130
+    assert seen["ids"] == ["X1"]
+    assert "1 passed, 0 failed, 2 not run" in seen["md"]
+    data = json.loads((out / "results.json").read_text())
+    assert [c["id"] for c in data["claims"]] == ["X1"]
+    assert data["provenance"]["status"] == "interrupted"
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "interrupted after 1 of 3 claim(s)" in md and "Not run: X2, X3." in md
+    assert "![X1\\_curve.png](figures/X1_curve.png)" in md
+    assert "data:image/png;base64," in (out / "report.html").read_text(encoding="utf-8")
+    err = capsys.readouterr().err
+    assert "[2/3] X2 … \n" in err and "interrupted" in err
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_verify_replaces_stale_figures_of_the_claims_it_runs(tmp_path, monkeypatch):
+    from sgdnoise.verify._registry import Claim, Outcome
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "X1_old.png").write_bytes(b"old")
+    (figures / "Y1_other.png").write_bytes(b"other")
+    _registry(monkeypatch, Claim("X1", "s", "t", lambda ctx: Outcome("p", "m", "t", True)))
+    assert main(["verify", "--quiet", "--out", str(tmp_path)]) == 0
+    assert not (figures / "X1_old.png").exists()
+    assert (figures / "Y1_other.png").read_bytes() == b"other"
+    assert "X1_old" not in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_verify_error_claim_is_reported(tmp_path, monkeypatch, capsys):
+    from sgdnoise.verify._registry import Claim
+
+    def broken(ctx):
+        raise RuntimeError("no <luck>")
+
+    _registry(monkeypatch, Claim("X1", "s", "t", broken))
+    assert main(["verify", "--out", str(tmp_path)]) == 1
+    assert re.search(r"\[1/1\] X1 … done in \d+\.\d s \(ERROR\)", capsys.readouterr().err)
+    assert "RuntimeError: no &lt;luck&gt;" in (tmp_path / "report.html").read_text()
+
+
+def test_verify_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    assert main(["verify", "--only", "A1", "--out", str(target)]) == 2
+    assert "cannot create the output folder" in capsys.readouterr().err
+    assert target.read_text() == "x"
