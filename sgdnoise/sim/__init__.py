@@ -9,7 +9,7 @@ schemes), :mod:`sgdnoise.sim.training` (SGD with schedules, momentum, clipping, 
 (numpy constructors behind :mod:`sgdnoise.verify.strategies`).
 """
 
-from sgdnoise.sim import awd, data, datasets, families, models, sampling, training
+from sgdnoise.sim import awd, data, datasets, dynamics, families, models, philox, sampling, training
 from sgdnoise.sim.data import (
     ClassificationData,
     RegressionData,
@@ -44,10 +44,12 @@ __all__ = [
     "data",
     "datasets",
     "draw_batches",
+    "dynamics",
     "families",
     "gaussian_mixture",
     "gaussian_regression",
     "models",
+    "philox",
     "sampling",
     "train",
     "training",

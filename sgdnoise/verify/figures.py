@@ -56,4 +56,95 @@ def powerlaw_panels(panels: Sequence[tuple[str, FloatArray, FloatArray, FloatArr
     return path
 
 
-__all__ = ["powerlaw_panels"]
+def _new_figure(width: float, height: float, ncols: int):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, ncols, squeeze=False)[0]
+
+
+def _save(fig, path: str | Path) -> Path:  # noqa: ANN001
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def escape_figure(result: dict, path: str | Path) -> Path:
+    r"""SPEC B3's figure: trajectories over the loss contours, and escape frequency vs Tr(HS).
+
+    Parameters
+    ----------
+    result : dict
+        As returned by :func:`sgdnoise.verify.claims.run_b3`: ``rows`` (per variant: frequency,
+        Wilson interval, indicator) and ``example`` (one trajectory per variant on the first data
+        draw, plus that draw's data under ``"_data"``).
+    path : path
+        PNG file to write.
+
+    References
+    ----------
+    Zhu et al., ICML 2019, Fig. 2 (spec claim B3).
+    """
+    from sgdnoise.sim.models import Toy2D
+
+    fig, (ax_c, ax_e) = _new_figure(11.0, 4.6, 2)
+    example = result["example"]
+    model = Toy2D(example["_data"])
+    g = np.linspace(-1.4, 1.6, 121)
+    W1, W2 = np.meshgrid(g, g)
+    grid = np.stack([W1.ravel(), W2.ravel()], axis=1)
+    L = model.per_sample_losses(grid).mean(axis=-1).reshape(W1.shape)
+    cs = ax_c.contour(W1, W2, np.log10(L + 1e-3), 12, cmap="Greys", linewidths=0.7)
+    ax_c.clabel(cs, fontsize=6, fmt="%.1f")
+    for name, traj in example.items():
+        if name.startswith("_"):
+            continue
+        t = np.clip(traj, -1.4, 1.6)
+        ax_c.plot(t[:, 0], t[:, 1], ".-", ms=2, lw=0.6, label=name)
+    ax_c.set_xlabel("$w_1$")
+    ax_c.set_ylabel("$w_2$")
+    ax_c.set_title("one run per variant over log$_{10}$ L (first data draw)")
+    ax_c.legend(fontsize=7, loc="lower right")
+    rows = result["rows"]
+    for name, r in rows.items():
+        lo, hi = r["wilson_95"]
+        f = r["frequency"]
+        ax_e.errorbar([r["indicator"]], [f], yerr=[[max(f - lo, 0.0)], [max(hi - f, 0.0)]], fmt="o", capsize=3,
+                      label=name)
+    ax_e.set_xlabel(r"indicator Tr$(HS)$ at the sharp minimum (Tr $S$ = 0.01)")
+    ax_e.set_ylabel("escape frequency (95 % Wilson)")
+    ax_e.set_title(f"{result['draws']} data draws × {result['replicas_per_draw']} runs")
+    ax_e.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def gain_figure(result: dict, path: str | Path) -> Path:
+    r"""SPEC B4's figure: Tr(HΣ̂)/Tr(HΣ̄) during training with its bounds Dλ₁/TrH and Dλ_D/TrH.
+
+    Parameters
+    ----------
+    result : dict
+        As returned by :func:`sgdnoise.verify.claims.run_b4` (``step``, ``gain``, ``max_gain``,
+        ``min_gain``, ``accuracy``).
+    path : path
+        PNG file to write.
+
+    References
+    ----------
+    Zhu et al., ICML 2019, Fig. 3 (spec claim B4).
+    """
+    fig, (ax,) = _new_figure(5.6, 4.2, 1)
+    step = np.asarray(result["step"])
+    ax.semilogy(step, result["gain"], "o-", ms=3, label=r"Tr$(H\hat\Sigma)$/Tr$(H\bar\Sigma)$")
+    ax.semilogy(step, result["max_gain"], "k--", lw=1, label=r"max $D\lambda_1/$Tr$H$")
+    ax.axhline(1.0, color="grey", lw=0.8, ls=":", label="isotropic (1)")
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel("gain over isotropic noise")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+__all__ = ["escape_figure", "gain_figure", "powerlaw_panels"]

@@ -59,7 +59,7 @@ from sgdnoise.sim.families import (
     symmetric_hessians,
     window_breaking_family,
 )
-from sgdnoise.theory import kronecker_hessians
+from sgdnoise.theory import haar_orthogonal, kronecker_hessians
 
 #: Per-sample Hessian families whose members are all PSD.
 PSD_FAMILIES: tuple[str, ...] = ("identical", "rank_one", "rank_r", "kronecker", "window_breaking")
@@ -443,8 +443,120 @@ def window_breaking_families(*, side: str = "below", min_dim: int = 2, max_dim: 
     return draw_window_breaking()
 
 
+# ----------------------------------------------------------------------------------------------
+# spec part B: (Hessian, noise covariance) pairs
+# ----------------------------------------------------------------------------------------------
+
+#: Structures of the noise covariance Σ drawn by :func:`psd_noise_pairs`.
+NOISE_KINDS: tuple[str, ...] = ("independent", "aligned", "low_rank", "isotropic", "proportional")
+
+
+def _noise_pair(D: int, kind: str, rng: np.random.Generator, decades: float,
+                noise_decades: float, num_zero: int) -> tuple[FloatArray, FloatArray]:
+    """One (H, Σ) pair; H = V diag(λ) Vᵀ with V Haar and the smallest ``num_zero`` λ set to 0."""
+    lam = log_uniform_spectrum(D, rng=rng, decades=decades,
+                               lam_max=10.0 ** rng.uniform(-2.0, 2.0))
+    if num_zero:
+        lam[D - num_zero:] = 0.0
+    V = haar_orthogonal(D, rng)
+    H = (V * lam) @ V.T
+    H = 0.5 * (H + H.T)
+    scale = 10.0 ** rng.uniform(-2.0, 2.0)
+    if kind == "isotropic":
+        Sigma = scale * np.eye(D)
+    elif kind == "proportional":
+        Sigma = scale * H
+    else:
+        c = scale * log_uniform_spectrum(D, rng=rng, decades=noise_decades)
+        if kind == "aligned":
+            W = V  # Σ shares H's eigenvectors, largest noise along the largest curvature
+        else:
+            W = haar_orthogonal(D, rng)
+            if kind == "low_rank":
+                c[int(rng.integers(1, D)):] = 0.0
+        Sigma = (W * c) @ W.T
+        Sigma = 0.5 * (Sigma + Sigma.T)
+    return H, Sigma
+
+
+def psd_noise_pairs(*, min_dim: int = 2, max_dim: int = 6,
+                    decades: float | tuple[float, float] = (1.0, 4.0),
+                    noise_decades: float | tuple[float, float] = (0.5, 3.0),
+                    kinds: tuple[str, ...] = NOISE_KINDS,
+                    max_zero_eigenvalues: int = 0
+                    ) -> SearchStrategy[tuple[FloatArray, FloatArray]]:
+    r"""Pairs (H, Σ) of a PSD Hessian and a PSD noise covariance, as in spec part B.
+
+    H = V diag(λ) Vᵀ with V Haar-random and λ log-uniform over ``decades`` (λ₁ = 10^u,
+    u ~ U(−2, 2), so scale invariance is exercised), optionally with up to
+    ``max_zero_eigenvalues`` of the smallest eigenvalues set to zero (Tr H > 0 always).  Σ, of a
+    random overall scale 10^u, u ~ U(−2, 2), is one of (names for ``kinds``):
+
+    ``"independent"``
+        V_Σ diag(c) V_Σᵀ with its own Haar eigenvectors and a log-uniform spectrum c.
+    ``"aligned"``
+        V diag(c) Vᵀ: H's eigenvectors, c sorted like λ (largest noise along the sharpest
+        direction), so [H, Σ] = 0.
+    ``"low_rank"``
+        as ``"independent"`` with rank r ∈ [1, D − 1] (for D ≥ 2).
+    ``"isotropic"``
+        c I (gain r = 1).
+    ``"proportional"``
+        c H (gain r = D Tr H²/(Tr H)²).
+
+    Parameters
+    ----------
+    min_dim : int
+        Lower bound on D (≥ 2).
+    max_dim : int
+        Upper bound on D.
+    decades : float or (float, float)
+        Spread log10(λ₁/λ_D) of H's positive spectrum, or its range (ill-conditioning).
+    noise_decades : float or (float, float)
+        Spread of Σ's spectrum, or its range.
+    kinds : tuple of str
+        Which structures of Σ to draw from (a subset of ``NOISE_KINDS``).
+    max_zero_eigenvalues : int
+        Largest number of zero eigenvalues of H (0 ≤ it < max_dim; at most D − 1 in a draw).
+
+    Returns
+    -------
+    strategy of ((D, D), (D, D)) tuples
+        Both exactly symmetric and PSD up to round-off; Tr H > 0 and Tr Σ > 0.
+
+    References
+    ----------
+    Spec claims B1, B2 and "Random families for property tests"; Zhu, Wu, Yu, Wu & Ma, ICML
+    2019, arXiv:1803.00195.
+    """
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim", minimum=2)
+    dec = _check_range(decades, "decades")
+    noise_dec = _check_range(noise_decades, "noise_decades")
+    if isinstance(kinds, str) or not kinds:
+        raise ValueError(f"kinds must be a non-empty tuple of names; got {kinds!r}")
+    for name in kinds:
+        check_choice(name, "kinds", NOISE_KINDS)
+    if isinstance(max_zero_eigenvalues, bool) or not isinstance(max_zero_eigenvalues, int) \
+            or not 0 <= max_zero_eigenvalues < d_hi:
+        raise ValueError(f"max_zero_eigenvalues must be an integer in [0, max_dim); got "
+                         f"{max_zero_eigenvalues!r}")
+    pool = tuple(kinds)
+
+    @st.composite
+    def draw_noise_pair(draw: st.DrawFn) -> tuple[FloatArray, FloatArray]:
+        D = draw(st.integers(d_lo, d_hi))
+        kind = draw(st.sampled_from(pool))
+        num_zero = draw(st.integers(0, min(max_zero_eigenvalues, D - 1)))
+        rng = np.random.default_rng(draw(_SEEDS))
+        return _noise_pair(D, kind, rng, draw(_floats(*dec)), draw(_floats(*noise_dec)),
+                           num_zero)
+
+    return draw_noise_pair()
+
+
 __all__ = [
     "DEFAULT_FAMILIES",
+    "NOISE_KINDS",
     "PSD_FAMILIES",
     "SYMMETRIC_FAMILIES",
     "commuting_pairs",
@@ -452,6 +564,7 @@ __all__ = [
     "noncommuting_pairs",
     "per_sample_hessian_families",
     "psd_matrices",
+    "psd_noise_pairs",
     "spectra",
     "window_breaking_families",
 ]

@@ -10,11 +10,13 @@ from sgdnoise.verify import _part_a
 from sgdnoise.verify.claims import REGISTRY, Claim, Outcome, Registry, default_registry
 
 EXPECTED = ["A1", "A2", "A3", "A4", "A5", "A6", "A7"]
+ALL_IDS = [*EXPECTED, "B1", "B2", "B3", "B4"]
 
 
 def test_registry_holds_part_a_claims():
-    assert REGISTRY.ids() == EXPECTED
-    for claim in REGISTRY:
+    assert REGISTRY.ids() == ALL_IDS
+    for claim_id in EXPECTED:
+        claim = REGISTRY.get(claim_id)
         assert claim.source.startswith("Zhang, Yang & Tu")
         assert len(claim.statement) > 40
 
@@ -139,7 +141,7 @@ def test_registry_rejects_duplicates_and_unknown_ids():
         reg.add(Claim("X1", "s", "t", lambda ctx: Outcome("p", "m", "t", True)))
     with pytest.raises(ValueError, match="unknown claim id"):
         reg.get("Z9")
-    assert default_registry().ids() == EXPECTED
+    assert default_registry().ids() == ALL_IDS
 
 
 def test_scale_is_validated():

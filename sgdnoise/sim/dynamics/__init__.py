@@ -1,0 +1,69 @@
+r"""Replica-parallel dynamics: GD, SGD and structured Langevin noise on many replicas at once.
+
+:func:`simulate` runs R independent replicas of
+
+.. math:: \theta_{k+1} = \theta_k - \eta\,(\nabla L(\theta_k) + \xi_k)
+          \quad\text{or}\quad \theta_{k+1} = \theta_k - \eta\,\nabla L(\theta_k) + \varepsilon_k
+
+(gradient or parameter form, optional momentum) with the noise of a :class:`NoiseModel` —
+:func:`gd`, :func:`sgd` (with replacement, i.i.d. batches, random reshuffling, shuffle-once) or
+:func:`langevin` (``const``, ``dynamic``, ``diag``, ``full``, ``leading``, ``hessian``,
+``eigvec1``, ``fixed``; see :func:`structured_covariance`) — on a problem:
+:class:`LinearRegressionProblem`, :class:`Toy2DProblem` (spec B3), :class:`QuadraticProblem` or
+:class:`ModelProblem` (any model with per-sample gradients).  Replica r draws its random numbers
+from its own Philox streams (:mod:`sgdnoise.sim.philox`), so the numpy reference, the Numba
+kernels and CuPy compute the same trajectories.  Results come back as a :class:`ReplicaRun`.
+
+References
+----------
+Zhu, Wu, Yu, Wu & Ma, ICML 2019 (arXiv:1803.00195), spec part B; Mori et al., ICML 2022
+(spec part C); Kühn & Rosenow, arXiv:2306.05300 (spec part D).
+"""
+
+from sgdnoise.sim.dynamics._engine import (
+    FORMS,
+    MAX_RECORD_BYTES,
+    NUMBA_LINEAR_KINDS,
+    ReplicaRun,
+    simulate,
+)
+from sgdnoise.sim.dynamics._noise import NOISE_NAMES, NoiseModel, gd, langevin, sgd
+from sgdnoise.sim.dynamics._problems import (
+    LinearRegressionProblem,
+    ModelProblem,
+    QuadraticProblem,
+    Toy2DProblem,
+)
+from sgdnoise.sim.dynamics._structures import (
+    ENGINE_SCHEMES,
+    KINDS,
+    eigen_factors,
+    minibatch_gradient_covariance,
+    minibatch_scale,
+    structured_covariance,
+    top_weights,
+)
+
+__all__ = [
+    "ENGINE_SCHEMES",
+    "FORMS",
+    "KINDS",
+    "MAX_RECORD_BYTES",
+    "NOISE_NAMES",
+    "NUMBA_LINEAR_KINDS",
+    "LinearRegressionProblem",
+    "ModelProblem",
+    "NoiseModel",
+    "QuadraticProblem",
+    "ReplicaRun",
+    "Toy2DProblem",
+    "eigen_factors",
+    "gd",
+    "langevin",
+    "minibatch_gradient_covariance",
+    "minibatch_scale",
+    "sgd",
+    "simulate",
+    "structured_covariance",
+    "top_weights",
+]
