@@ -1,4 +1,4 @@
-"""The ``sgdnoise`` command: ``verify`` (the main job) and ``info``."""
+"""The ``sgdnoise`` command: ``verify`` (the main job), ``table1``, ``run``, ``sweep`` and ``info``."""
 
 from __future__ import annotations
 
@@ -158,6 +158,55 @@ def _cmd_table1(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sgdnoise.sim.scripted import RunConfig, run_config
+
+    try:
+        config = RunConfig.from_toml(args.config)
+        overrides = {}
+        if args.backend is not None:
+            overrides["run.backend"] = args.backend
+        if args.seed is not None:
+            overrides["run.seed"] = args.seed
+        config = config.with_overrides(overrides)
+    except (OSError, ValueError) as exc:
+        print(f"sgdnoise run: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out is not None else Path("runs") / config.run["name"]
+    try:
+        record = run_config(config, out_dir=out)
+    except ValueError as exc:
+        print(f"sgdnoise run: {exc}", file=sys.stderr)
+        return 2
+    s = record.summary
+    print(f"sgdnoise run: {s['num_replicas']} replicas, {config.dynamics['num_steps']} steps, "
+          f"backend {record.run.config['backend']}, seed {config.run['seed']}, "
+          f"{record.timings['simulate_s']:.2f} s")
+    for key, value in s.items():
+        if key != "num_replicas":
+            print(f"  {key:<24} {value}")
+    print(f"written to {record.path}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sgdnoise.sim.sweeps import SweepSpec, run_sweep
+
+    try:
+        spec = SweepSpec.from_toml(args.sweep)
+        summary = run_sweep(spec, out_dir=args.out, scheduler=args.scheduler,
+                            workers=args.workers, skip_failed=args.skip_failed,
+                            progress=lambda line: print(line, flush=True))
+    except (OSError, ValueError) as exc:
+        print(f"sgdnoise sweep: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sgdnoise sweep: interrupted; finished points are kept in {args.out}; run the "
+              f"same command again to resume", file=sys.stderr)
+        return 130
+    return 0 if summary["failed"] == 0 and summary["pending"] == 0 else 1
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     data = backends.info()
     if args.json:
@@ -224,6 +273,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training backend (default auto: numba when installed)")
     t.add_argument("--out", default="table1", help="output folder (default ./table1)")
     t.set_defaults(func=_cmd_table1)
+    r = sub.add_parser("run", help="run one simulation described by a TOML config")
+    r.add_argument("config", metavar="CONFIG.toml", help="the configuration file")
+    r.add_argument("--out", metavar="DIR",
+                   help="output folder (default ./runs/<run.name>); replaced if it exists")
+    r.add_argument("--backend", default=None, choices=[*backends.BACKENDS, "auto"],
+                   help="override run.backend of the file")
+    r.add_argument("--seed", type=int, default=None, help="override run.seed of the file")
+    r.set_defaults(func=_cmd_run)
+    w = sub.add_parser("sweep", help="run (or resume) a parameter sweep on Dask")
+    w.add_argument("sweep", metavar="SWEEP.toml", help="the sweep file")
+    w.add_argument("--out", required=True, metavar="DIR",
+                   help="sweep folder: DIR/sweep.json and DIR/points/<id>/")
+    w.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running Dask scheduler (default: a LocalCluster)")
+    w.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="LocalCluster worker processes (default min(4, CPUs))")
+    w.add_argument("--skip-failed", action="store_true",
+                   help="do not retry points that failed in an earlier run")
+    w.set_defaults(func=_cmd_sweep)
+    from sgdnoise.verify.generalization import add_arguments, run_from_args
+
+    g = sub.add_parser("generalization",
+                       help="GD/SGD/GLD generalization comparison on the digits MLP (part B)")
+    add_arguments(g)
+    g.set_defaults(func=run_from_args)
     i = sub.add_parser("info", help="show versions and available backends")
     i.add_argument("--json", action="store_true", help="print as JSON")
     i.set_defaults(func=_cmd_info)

@@ -584,3 +584,99 @@ def test_problem_losses_are_the_engine_losses():
     assert isinstance(LIN.loss(theta[0]), float)
     np.testing.assert_allclose(TOYP.loss(np.ones(2)), Toy2D(TOY).loss(np.ones(2)), rtol=1e-14)
     assert QUAD.loss(np.ones(2)) == 1.0
+
+
+# ------------------------------------------------------- part D: frozen noise, phases, noise lags
+_rng_d = np.random.default_rng(31)
+H_D = np.array([[1.0, 0.3, 0.0], [0.3, 0.5, 0.1], [0.0, 0.1, 0.2]])
+TILT = QuadraticProblem(H_D, np.array([0.5, -1.0, 0.2]), _rng_d.standard_normal((24, 3)))
+
+
+def _d_run(problem, noise=None, **extra):
+    kw = {"eta": 0.3, "num_steps": 120, "num_replicas": 3, "seed": 5, "beta": 0.0}
+    kw.update(extra)
+    return simulate(problem, noise or sgd(4, scheme="reshuffle"), **kw)
+
+
+def test_tilted_quadratic_batch_gradient_is_frozen_noise_brute_force():
+    """ĝ_B = H e + mean_B (g_p − ḡ), per-sample losses summed one by one."""
+    dev = TILT._device(np)
+    theta = np.array([[0.3, 0.1, -0.2], [1.0, 2.0, 3.0]])
+    idx = np.array([[0, 5, 7, 9], [1, 1, 2, 23]])
+    Gc = TILT.G
+    for r in range(2):
+        e = theta[r] - TILT.theta_star
+        expect = np.mean([H_D @ e + Gc[p] for p in idx[r]], axis=0)
+        np.testing.assert_allclose(dev.batch_gradient(theta, idx)[r], expect, rtol=1e-13)
+    assert np.abs(Gc.mean(axis=0)).max() < 1e-15
+    _, S = dev.statistics(theta, True)
+    np.testing.assert_allclose(S[1], Gc.T @ Gc / 24, rtol=1e-13)
+
+
+def test_epoch_noise_sums_to_zero_within_each_epoch():
+    """Reshuffled batches of a centred G: the M noises of an epoch sum to 0 (M = 24/4 = 6)."""
+    run = _d_run(TILT, record_every=1, eta=0.3)
+    traj = run.trajectory                                     # (K + 1, R, D)
+    g = (traj[:-1] - traj[1:]) / 0.3                          # β = 0: θ_{k+1} = θ_k − η g_k
+    xi = g - (traj[:-1] - TILT.theta_star) @ H_D
+    sums = xi.reshape(20, 6, 3, 3).sum(axis=1)
+    assert np.abs(sums).max() < 1e-10 * np.abs(xi).max()
+    assert np.abs(xi).max() > 0.1
+
+
+@pytest.mark.parametrize("every, phase", [(1, 0), (6, 0), (6, 4), (5, 2)])
+def test_moments_at_a_phase_match_the_recorded_trajectory(every, phase):
+    kw = {"beta": 0.5, "momentum_style": "pytorch", "moments_after": 13}
+    run = _d_run(TILT, record_every=1, moments_every=every, moments_phase=phase, **kw)
+    traj = run.trajectory
+    k = np.arange(traj.shape[0])
+    sel = (k >= 13) & (k % every == phase)
+    np.testing.assert_allclose(run.theta_mean, traj[sel].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(run.theta_var, traj[sel].var(axis=0), rtol=1e-9, atol=1e-14)
+    inc = np.diff(traj, axis=0)                               # inc[k − 1] = θ_k − θ_{k−1}
+    vsel = inc[np.flatnonzero(sel) - 1]
+    np.testing.assert_allclose(run.velocity_var, vsel.var(axis=0), rtol=1e-9, atol=1e-14)
+    assert run.moments_count == int(sel.sum())
+
+
+@pytest.mark.parametrize("scheme", ["reshuffle", "iid", "replacement"])
+def test_noise_autocovariance_matches_brute_force_products(scheme):
+    L, k0 = 7, 11
+    run = _d_run(TILT, sgd(4, scheme=scheme), record_every=1, moments_after=k0, noise_lags=L)
+    traj = run.trajectory
+    xi = (traj[:-1] - traj[1:]) / 0.3 - (traj[:-1] - TILT.theta_star) @ H_D   # (K, R, D)
+    xi = xi[k0:]
+    n = xi.shape[0]
+    expect = np.stack([(xi[h:] * xi[:n - h]).sum(axis=0) / (n - h) for h in range(L)], axis=-1)
+    np.testing.assert_allclose(run.noise_autocov, expect, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(run.noise_count, n - np.arange(L))
+
+
+def test_in_eigenbasis_run_is_the_rotated_run():
+    rotated, lam, V = TILT.in_eigenbasis()
+    np.testing.assert_allclose(V @ np.diag(lam) @ V.T, H_D, atol=1e-14)
+    a = _d_run(TILT, beta=0.3, record_every=10)
+    b = _d_run(rotated, beta=0.3, record_every=10)
+    np.testing.assert_allclose(a.trajectory @ V, b.trajectory, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("extra, match", [
+    ({"moments_every": 3}, "moments_every"),
+    ({"moments_after": 5, "moments_every": 3, "moments_phase": 3}, "moments_phase"),
+    ({"moments_after": 5, "moments_every": 0}, "moments_every"),
+    ({"moments_after": 119, "moments_every": 7, "moments_phase": 6}, "moments_phase"),
+    ({"noise_lags": 3}, "noise_lags"),
+    ({"moments_after": 100, "noise_lags": 30}, "noise_lags"),
+    ({"moments_after": 0, "noise_lags": 2, "first_passage_loss": 1.0,
+      "stop_at_first_passage": True}, "noise_lags"),
+])
+def test_invalid_part_d_options_name_the_argument(extra, match):
+    with pytest.raises(ValueError, match=match):
+        _d_run(TILT, **extra)
+
+
+@pytest.mark.parametrize("G, match", [(np.zeros((4, 2)), "G"), (np.zeros((0, 3)), "G"),
+                                      (np.zeros(3), "G")])
+def test_tilted_quadratic_rejects_bad_G(G, match):
+    with pytest.raises(ValueError, match=match):
+        QuadraticProblem(H_D, None, G)

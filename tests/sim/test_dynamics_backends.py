@@ -195,3 +195,77 @@ def test_cupy_matches_numpy_reference(problem, noise, form):
     assert fast.config["backend"] == "cupy"
     _assert_same(fast, ref)
 
+
+
+# ------------------------------------------------------- part D: frozen noise, phases, noise lags
+_rng_d = np.random.default_rng(12)
+TILT = QuadraticProblem(np.array([[1.0, 0.3, 0.0], [0.3, 0.5, 0.1], [0.0, 0.1, 0.2]]),
+                        np.array([0.5, -1.0, 0.2]), _rng_d.standard_normal((24, 3)))
+D_FIELDS = FIELDS + ("noise_autocov",)
+
+
+def _d_kwargs(beta, style, **extra):
+    kw = {"eta": 0.3, "num_steps": 60, "num_replicas": 5, "seed": 2**40 + 3, "beta": beta,
+          "momentum_style": style, "record_every": 7, "track_loss": True, "moments_after": 9,
+          "moments_every": 6, "moments_phase": 2, "noise_lags": 8}
+    kw.update(extra)
+    return kw
+
+
+def _assert_same_d(fast, ref, *, exact=False):
+    for name in D_FIELDS:
+        a, b = getattr(fast, name), getattr(ref, name)
+        assert (a is None) == (b is None), name
+        if a is None:
+            continue
+        if exact:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=name)
+    assert fast.moments_count == ref.moments_count
+
+
+@needs_numba
+@pytest.mark.parametrize("noise", [sgd(4, scheme="reshuffle"), sgd(4, scheme="iid"),
+                                   sgd(3), sgd(4, scheme="shuffle_once"), gd(),
+                                   langevin("fixed", covariance=np.eye(3) * 1e-3)])
+@pytest.mark.parametrize(("beta", "style"), MOMENTA)
+def test_numba_matches_numpy_on_the_tilted_quadratic(noise, beta, style):
+    kw = _d_kwargs(beta, style)
+    ref = simulate(TILT, noise, backend="numpy", **kw)
+    fast = simulate(TILT, noise, backend="numba", **kw)
+    assert fast.config["backend"] == "numba"
+    _assert_same_d(fast, ref)
+
+
+@needs_numba
+@pytest.mark.parametrize("problem", [TOY, LIN])
+def test_numba_noise_lags_and_phases_match_numpy_on_toy_and_linear(problem):
+    noise = sgd(3, scheme="reshuffle")
+    kw = _kwargs(problem, noise, "gradient", 0.4, "pytorch", moments_every=3, moments_phase=1,
+                 noise_lags=5)
+    ref = simulate(problem, noise, backend="numpy", **kw)
+    fast = simulate(problem, noise, backend="numba", **kw)
+    assert np.abs(ref.noise_autocov).max() > 0
+    _assert_same_d(fast, ref)
+
+
+@needs_numba
+def test_numba_noise_lags_do_not_depend_on_threads_or_chunks():
+    kw = _d_kwargs(0.3, "heavy_ball", num_replicas=7)
+    noise = sgd(4, scheme="reshuffle")
+    one = simulate(TILT, noise, backend="numba", num_threads=1, **kw)
+    two = simulate(TILT, noise, backend="numba", num_threads=2, **kw)
+    chunked = simulate(TILT, noise, backend="numba", num_threads=2, progress=True, **kw)
+    _assert_same_d(two, one, exact=True)
+    _assert_same_d(chunked, one, exact=True)
+
+
+@needs_numba
+def test_numba_refuses_the_tilted_quadratic_where_it_needs_sigma_hat():
+    with pytest.raises(ValueError, match="backend='numba'"):
+        simulate(TILT, langevin("diag", B=2), eta=0.1, num_steps=3, num_replicas=1, seed=0,
+                 backend="numba")
+    run = simulate(TILT, langevin("diag", B=2), eta=0.1, num_steps=3, num_replicas=1, seed=0,
+                   backend="auto")
+    assert run.config["backend"] in ("numpy", "cupy")

@@ -78,6 +78,9 @@ class _Plan:
     stop_at_fp: bool
     k0: int
     stats_mode: int          # 0 none, 1 diagonal of Σ₁, 2 full Σ₁
+    moments_every: int = 1   # moments at steps k ≥ moments_first with (k − first) % every == 0
+    moments_first: int = -1
+    num_lags: int = 0        # noise autocovariance lags 0 … num_lags − 1 (0: off)
     sigma_xp: Any = None
     root_xp: Any = None
 
@@ -89,7 +92,8 @@ class _Plan:
             self.B, self.topk or 0, int(self.form_param), int(self.pytorch), self.record_every,
             int(self.track_loss), int(self.fp_on), int(self.stop_at_fp), self.k0,
             self.replica_start, self.key0, self.key1, self.steps_per_epoch,
-            int(self.trace_given), self.stats_mode,
+            int(self.trace_given), self.stats_mode, self.moments_every, self.moments_first,
+            self.num_lags,
         ], dtype=np.int64)
 
     def float_params(self) -> FloatArray:
@@ -133,7 +137,15 @@ class ReplicaRun:
     velocity_mean, velocity_var : (R, D) arrays or None
         The same for the increments v_k = θ_k − θ_{k−1} over the same steps (v_0 = 0).
     moments_count : int or None
-        Number of steps averaged: num_steps − moments_after + 1.
+        Number of steps averaged: num_steps − moments_after + 1, or with ``moments_every=P``
+        the number of steps k ≥ moments_after with k ≡ ``moments_phase`` (mod P).
+    noise_autocov : (R, D, L) array or None
+        With ``noise_lags=L``: per replica and coordinate, the lag-h second moment of the
+        gradient noise ξ_k = g_k − ∇L(θ_k) of the update steps k = moments_after … num_steps − 1,
+        (1/(n − h)) Σ_k ξ_k ξ_{k+h}, h = 0 … L − 1 (n = num_steps − moments_after; not centred:
+        the noise has mean zero by construction).
+    noise_count : (L,) int array or None
+        n − h, the number of products averaged at each lag.
 
     References
     ----------
@@ -156,10 +168,12 @@ class ReplicaRun:
     velocity_mean: FloatArray | None = None
     velocity_var: FloatArray | None = None
     moments_count: int | None = None
+    noise_autocov: FloatArray | None = None
+    noise_count: IntArray | None = None
 
     _ARRAYS = ("theta", "loss_final", "velocity", "theta0", "trajectory", "loss", "record_steps",
                "first_passage", "censored", "theta_mean", "theta_var", "velocity_mean",
-               "velocity_var")
+               "velocity_var", "noise_autocov", "noise_count")
 
     @property
     def num_replicas(self) -> int:
@@ -225,10 +239,14 @@ def _check_bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def _numba_unsupported(problem: Any, noise: NoiseModel) -> str | None:
+def _numba_unsupported(problem: Any, noise: NoiseModel, needs_stats: bool = False) -> str | None:
     """Why the numba backend cannot run this combination (None if it can)."""
     if isinstance(problem, Toy2DProblem):
         return None
+    if isinstance(problem, QuadraticProblem) and problem.G is not None and needs_stats:
+        return (f"the numba backend runs a QuadraticProblem with per-sample gradients G with "
+                f"gd, sgd in gradient form and Langevin kinds that need no Σ̂, not "
+                f"{noise.label}; use backend='numpy'")
     if isinstance(problem, (LinearRegressionProblem, QuadraticProblem)):
         if noise.name == "langevin" and noise.kind not in NUMBA_LINEAR_KINDS:
             return (f"the numba backend runs {problem.name} with gd, sgd and langevin kinds "
@@ -239,12 +257,13 @@ def _numba_unsupported(problem: Any, noise: NoiseModel) -> str | None:
             f"not {type(problem).__name__}; use backend='numpy'")
 
 
-def _resolve_backend(backend: Any, problem: Any, noise: NoiseModel) -> str:
+def _resolve_backend(backend: Any, problem: Any, noise: NoiseModel,
+                     needs_stats: bool = False) -> str:
     check_choice(backend, "backend", (*backends.BACKENDS, "auto"))
     supported = ["numpy"]
     if not isinstance(problem, ModelProblem):
         supported.append("cupy")
-    reason = _numba_unsupported(problem, noise)
+    reason = _numba_unsupported(problem, noise, needs_stats)
     if reason is None:
         supported.append("numba")
     if backend == "numba" and reason is not None:
@@ -296,6 +315,9 @@ def _new_state(plan: _Plan, theta0: FloatArray) -> dict[str, Any]:
     m = (R, D) if plan.k0 >= 0 else (0, D)
     for name in ("m_shift", "m_s1", "m_s2", "v_s1", "v_s2"):
         st[name] = np.zeros(m)
+    L = plan.num_lags
+    st["xi_ring"] = np.zeros((R, L, D) if L else (0, 1, D))
+    st["xi_s"] = np.zeros((R, D, L) if L else (0, D, 1))
     return st
 
 
@@ -327,7 +349,9 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
              noise_trace: float | None = None, beta: float = 0.0,
              momentum_style: str = "heavy_ball", record_every: int | None = None,
              track_loss: bool = False, first_passage_loss: float | None = None,
-             moments_after: int | None = None, stop_at_first_passage: bool = False,
+             moments_after: int | None = None, moments_every: int = 1,
+             moments_phase: int = 0, noise_lags: int | None = None,
+             stop_at_first_passage: bool = False,
              replica_start: int = 0, backend: str = "numpy", num_threads: int | None = None,
              progress: bool = False) -> ReplicaRun:
     r"""Run ``num_replicas`` independent replicas of a noisy gradient dynamics for ``num_steps``.
@@ -406,7 +430,17 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
         Level c: ``first_passage`` is the first k with L(θ_k) ≥ c, −1 if never (censored).
     moments_after : int, optional
         k₀ ∈ [0, num_steps]: accumulate per replica the time mean and variance of θ_k and of
-        v_k = θ_k − θ_{k−1} over k₀ ≤ k ≤ num_steps (sums shifted by θ_{k₀} for accuracy).
+        v_k = θ_k − θ_{k−1} over k₀ ≤ k ≤ num_steps (sums shifted by the first observed θ for
+        accuracy).
+    moments_every, moments_phase : int
+        P ≥ 1 and 0 ≤ φ < P: take the moments only at the steps k ≥ k₀ with k ≡ φ (mod P)
+        (θ_k and the increment v_k that produced it).  With epoch sampling and P = ⌊N/B⌋ (the
+        batches per epoch), φ = m observes θ after m of an epoch's updates: φ = 0 at the epoch
+        boundaries.  The default P = 1 takes every step (the phase average).
+    noise_lags : int, optional
+        L ≥ 1 (needs ``moments_after``): accumulate per replica and coordinate the lag-h second
+        moments of the gradient noise ξ_k = g_k − ∇L(θ_k) of the update steps k ≥ k₀, h = 0 …
+        L − 1 (``noise_autocov``; memory R·D·2L, independent of num_steps).
     stop_at_first_passage : bool
         Freeze a replica at its first passage (θ_k = θ at passage for all later k: an absorbing
         level; saves time when only passage times are wanted).
@@ -477,12 +511,13 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
         raise ValueError(f"theta0 must have shape ({D},) or ({R}, {D}); got {th0.shape}")
     th0 = np.ascontiguousarray(np.broadcast_to(th0, (R, D)), dtype=np.float64).copy()
 
-    has_samples = not isinstance(problem, QuadraticProblem)
+    has_samples = not (isinstance(problem, QuadraticProblem) and problem.G is None)
     trace_given = noise_trace is not None
     name = noise.name
     if name == "sgd" and not has_samples:
-        raise ValueError("noise: sgd needs per-sample gradients, which a QuadraticProblem does "
-                         "not have; use LinearRegressionProblem or langevin('fixed', …)")
+        raise ValueError("noise: sgd needs per-sample gradients, which a QuadraticProblem "
+                         "without G does not have; use LinearRegressionProblem, give G, or "
+                         "langevin('fixed', …)")
     if name == "sgd" and trace_given and not form_param:
         raise ValueError("noise_trace rescales sgd noise only in form='parameter'; drop it or "
                          "use form='parameter'")
@@ -496,8 +531,9 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
                          and not trace_given)
     if (stats_mode or const_needs_stats) and not has_samples:
         raise ValueError(f"noise: {noise.label} needs SGD's covariance Σ̂ from per-sample "
-                         f"gradients, which a QuadraticProblem does not have; give noise_trace "
-                         f"(dynamic, hessian, eigvec1), sigma2 (const), or use 'fixed'")
+                         f"gradients, which a QuadraticProblem without G does not have; give "
+                         f"noise_trace (dynamic, hessian, eigvec1), sigma2 (const), or use "
+                         f"'fixed'")
     if noise.needs_hessian and isinstance(problem, ModelProblem) and not problem.has_hessian:
         raise ValueError(f"noise: {noise.label} needs the Hessian, but "
                          f"{type(problem.model).__name__} has no hessian(w, …) method")
@@ -552,8 +588,29 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
     k0 = -1
     if moments_after is not None:
         k0 = _check_int(moments_after, "moments_after", 0, num_steps)
+    m_every = _check_int(moments_every, "moments_every", 1)
+    m_phase = _check_int(moments_phase, "moments_phase", 0, m_every - 1)
+    m_first = -1
+    if k0 >= 0:
+        m_first = k0 + (m_phase - k0) % m_every
+        if m_first > num_steps:
+            raise ValueError(f"moments_phase={m_phase} with moments_every={m_every} selects no "
+                             f"step in [moments_after, num_steps] = [{k0}, {num_steps}]")
+    elif m_every != 1 or m_phase != 0:
+        raise ValueError("moments_every and moments_phase need moments_after")
+    num_lags = 0
+    if noise_lags is not None:
+        num_lags = _check_int(noise_lags, "noise_lags", 1)
+        if k0 < 0:
+            raise ValueError("noise_lags needs moments_after (the first step recorded)")
+        if num_lags > num_steps - k0:
+            raise ValueError(f"noise_lags must be <= num_steps - moments_after = "
+                             f"{num_steps - k0}; got {num_lags}")
+        if stop_at_first_passage:
+            raise ValueError("noise_lags cannot be combined with stop_at_first_passage=True")
 
-    resolved = _resolve_backend(backend, problem, noise)
+    needs_stats = bool(stats_mode or const_needs_stats)
+    resolved = _resolve_backend(backend, problem, noise, needs_stats)
 
     sigma = np.zeros(R)
     if name == "langevin" and noise.kind == "const":
@@ -572,6 +629,7 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
         scale_hat=scale_hat, sigma=sigma, root=root, record_every=record_every_i,
         num_records=num_records, track_loss=track_loss, fp_on=first_passage_loss is not None,
         fp_level=fp_level, stop_at_fp=stop_at_first_passage, k0=k0, stats_mode=stats_mode,
+        moments_every=m_every, moments_first=m_first, num_lags=num_lags,
     )
     config = {
         "problem": problem.name, "N": N or None, "D": D, "noise": noise.to_dict(),
@@ -582,7 +640,8 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
         "record_every": record_every_i or None, "track_loss": track_loss,
         "first_passage_loss": fp_level if first_passage_loss is not None else None,
         "stop_at_first_passage": stop_at_first_passage,
-        "moments_after": k0 if k0 >= 0 else None,
+        "moments_after": k0 if k0 >= 0 else None, "moments_every": m_every,
+        "moments_phase": m_phase, "noise_lags": num_lags or None,
         "backend": resolved, "num_threads": num_threads,
         "scale_hat": scale_hat, "steps_per_epoch": steps_per_epoch or None,
     }
@@ -633,12 +692,16 @@ def _result(plan: _Plan, st: dict[str, Any], th0: FloatArray, config: dict[str, 
     fp = st["first_passage"] if plan.fp_on else None
     out: dict[str, Any] = {}
     if plan.k0 >= 0:
-        n = plan.num_steps - plan.k0 + 1
+        n = (plan.num_steps - plan.moments_first) // plan.moments_every + 1
         m1 = st["m_s1"] / n
         v1 = st["v_s1"] / n
         out = {"theta_mean": st["m_shift"] + m1, "theta_var": st["m_s2"] / n - m1 * m1,
                "velocity_mean": v1, "velocity_var": st["v_s2"] / n - v1 * v1,
                "moments_count": n}
+    if plan.num_lags:
+        count = plan.num_steps - plan.k0 - np.arange(plan.num_lags, dtype=np.int64)
+        out["noise_autocov"] = st["xi_s"] / count
+        out["noise_count"] = count
     records = plan.record_every > 0
     return ReplicaRun(
         theta=st["theta"], loss_final=st["loss_final"], velocity=st["velocity"], theta0=th0,

@@ -11,7 +11,14 @@ only in the order of floating-point sums.
   stored gradients; 2 × 2 eigendecompositions are in closed form.
 * ``_quadratic_kernel``: :class:`LinearRegressionProblem` and :class:`QuadraticProblem` (L and ∇L
   through the quadratic form about θ*; per-sample gradients r_p x_p for batches and Σ̂), with gd,
-  sgd (all schemes) and Langevin ``const``, ``dynamic``, ``diag``, ``fixed``.
+  sgd (all schemes) and Langevin ``const``, ``dynamic``, ``diag``, ``fixed``; a
+  :class:`QuadraticProblem` with per-sample gradients ``G`` (frozen noise, spec part D) takes
+  its minibatch gradient as Ae + mean of the batch rows of G (gd, sgd in gradient form, and the
+  Langevin kinds that need no Σ̂).
+
+Both kernels observe the moments at the steps ``_moment_due`` selects (every step, or one
+position per period) and, with ``noise_lags``, keep a ring of the last L gradient noises
+ξ_k = g_k − ∇L(θ_k) per replica and accumulate their lag products.
 
 Status codes per replica: 0 running, 1 non-finite parameters at step ``div_step`` (the kernel
 keeps θ at the last finite point and stops that replica; Python raises), 2 stopped at its first
@@ -63,7 +70,7 @@ _REASSOC = {"reassoc", "contract"}
 # integer parameter layout (``_Plan.int_params``)
 I_START, I_STOP, I_STEPS, I_NOISE, I_KIND, I_SCHEME, I_B, I_TOPK, I_PARAM, I_PYTORCH = range(10)
 I_RECORD, I_TRACK, I_FP, I_STOPFP, I_K0, I_REP0, I_KEY0, I_KEY1, I_EPOCH, I_TRACE = range(10, 20)
-I_STATS = 20
+I_STATS, I_MEVERY, I_MFIRST, I_LAGS = range(20, 24)
 F_ETA, F_BETA, F_TRACE, F_SCALE, F_LEVEL = range(5)
 
 
@@ -137,6 +144,28 @@ def _draw_batch(ip: Any, k: int, rep: Any, N: int, perm: Any, perm_epoch: int, j
 
 
 @njit(cache=True, inline="always")
+def _moment_due(ip: Any, k: int) -> bool:
+    """Whether θ_k (and the increment that produced it) enters the moments."""
+    first = ip[I_MFIRST]
+    return first >= 0 and k >= first and (k - first) % ip[I_MEVERY] == 0
+
+
+@njit(cache=True, inline="always")
+def _record_noise(r: int, k: int, ip: Any, g: Any, grad: Any, xi_ring: Any,
+                  xi_s: Any) -> None:
+    """ξ_k = g − ∇L into slot (k − k₀) mod L of the ring; ξ_k ξ_{k−h} into the lag-h sums."""
+    L = ip[I_LAGS]
+    j = k - ip[I_K0]
+    slot = j % L
+    for i in range(g.shape[0]):
+        xi_ring[r, slot, i] = g[i] - grad[i]
+    for h in range(min(L, j + 1)):
+        other = (j - h) % L
+        for i in range(g.shape[0]):
+            xi_s[r, i, h] += xi_ring[r, slot, i] * xi_ring[r, other, i]
+
+
+@njit(cache=True, inline="always")
 def _observe(r: int, k: int, ip: Any, fpar: Any, th: Any, Lk: float, absorbed: bool,
              status: Any, first_passage: Any, loss_now: Any, traj: Any, loss_hist: Any,
              m_shift: Any, m_s1: Any, m_s2: Any) -> bool:
@@ -153,10 +182,9 @@ def _observe(r: int, k: int, ip: Any, fpar: Any, th: Any, Lk: float, absorbed: b
             traj[k // re, r, i] = th[i]
         if ip[I_TRACK]:
             loss_hist[k // re, r] = Lk
-    k0 = ip[I_K0]
-    if k0 >= 0 and k >= k0:
+    if _moment_due(ip, k):
         for i in range(th.shape[0]):
-            if k == k0:
+            if k == ip[I_MFIRST]:
                 m_shift[r, i] = th[i]
             d = th[i] - m_shift[r, i]
             m_s1[r, i] += d
@@ -274,7 +302,7 @@ def _eig2(a: float, b: float, d: float) -> tuple[float, float, float, float]:
 def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: Any,
                  first_passage: Any, loss_now: Any, loss_final: Any, traj: Any,
                  loss_hist: Any, m_shift: Any, m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any,
-                 sigma: Any, root: Any, ip: Any, fpar: Any) -> None:
+                 xi_ring: Any, xi_s: Any, sigma: Any, root: Any, ip: Any, fpar: Any) -> None:
     if status[r] == 1:
         return
     N = x.shape[0]
@@ -292,6 +320,8 @@ def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: An
     th_new = np.empty(2)
     v_new = np.empty(2)
     g = np.empty(2)
+    grad = np.empty(2)
+    lags = ip[I_LAGS] > 0
     for i in range(2):
         th[i] = theta[r, i]
         v[i] = vel[r, i]
@@ -310,7 +340,7 @@ def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: An
         rec = re > 0 and k % re == 0
         need_loss = final or (rec and ip[I_TRACK] != 0) or (
             ip[I_FP] != 0 and first_passage[r] < 0 and not absorbed)
-        need_pass = not absorbed and (need_loss or (not final and (noise != 1 or param)))
+        need_pass = not absorbed and (need_loss or (not final and (noise != 1 or param or lags)))
         L = 0.0
         gm0 = 0.0
         gm1 = 0.0
@@ -428,12 +458,16 @@ def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: An
             else:
                 g[0] = gm0 + xi0
                 g[1] = gm1 + xi1
+        if lags and k >= ip[I_K0]:
+            grad[0] = gm0
+            grad[1] = gm1
+            _record_noise(r, k, ip, g, grad, xi_ring, xi_s)
         # ---- momentum and update
         if not _momentum_step(ip[I_PYTORCH] != 0, eta, fpar[F_BETA], th, v, g, th_new, v_new):
             status[r] = 1
             div_step[r] = k + 1
             break
-        if ip[I_K0] >= 0 and k + 1 >= ip[I_K0]:
+        if _moment_due(ip, k + 1):
             _velocity_moments(r, th, th_new, v_s1, v_s2)
         th, th_new = th_new, th                 # accept: swap the buffers, no copy
         v, v_new = v_new, v
@@ -445,12 +479,12 @@ def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: An
 @njit(cache=True, parallel=True)
 def _toy_kernel(x: Any, theta: Any, vel: Any, status: Any, div_step: Any, first_passage: Any,
                 loss_now: Any, loss_final: Any, traj: Any, loss_hist: Any, m_shift: Any,
-                m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any, sigma: Any, root: Any, ip: Any,
-                fpar: Any) -> None:
+                m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any, xi_ring: Any, xi_s: Any, sigma: Any,
+                root: Any, ip: Any, fpar: Any) -> None:
     for r in prange(theta.shape[0]):
         _toy_replica(np.int64(r), x, theta, vel, status, div_step, first_passage, loss_now,
-                     loss_final, traj, loss_hist, m_shift, m_s1, m_s2, v_s1, v_s2, sigma, root,
-                     ip, fpar)
+                     loss_final, traj, loss_hist, m_shift, m_s1, m_s2, v_s1, v_s2, xi_ring, xi_s,
+                     sigma, root, ip, fpar)
 
 
 # -------------------------------------------------------------- linear regression, quadratic
@@ -535,15 +569,32 @@ def _linear_batch_gradient(X: Any, y: Any, th: Any, idx: Any, g: Any) -> None:
         g[i] = g[i] / B
 
 
+@njit(cache=True, fastmath=_REASSOC)
+def _tilt_batch_gradient(Gq: Any, Ae: Any, idx: Any, g: Any) -> None:
+    """g = Ae + (1/B) Σ_b G[i_b]: the minibatch gradient of the tilted quadratic."""
+    D = g.shape[0]
+    B = idx.shape[0]
+    for i in range(D):
+        g[i] = 0.0
+    for b in range(B):
+        row = Gq[idx[b]]
+        for i in range(D):
+            g[i] += row[i]
+    for i in range(D):
+        g[i] = Ae[i] + g[i] / B
+
+
 @njit(cache=True)
 def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_star: float,
-                       theta: Any, vel: Any, status: Any, div_step: Any, first_passage: Any,
-                       loss_now: Any, loss_final: Any, traj: Any, loss_hist: Any,
-                       m_shift: Any, m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any, sigma: Any,
-                       root: Any, ip: Any, fpar: Any) -> None:
+                       Gq: Any, theta: Any, vel: Any, status: Any, div_step: Any,
+                       first_passage: Any, loss_now: Any, loss_final: Any, traj: Any,
+                       loss_hist: Any, m_shift: Any, m_s1: Any, m_s2: Any, v_s1: Any,
+                       v_s2: Any, xi_ring: Any, xi_s: Any, sigma: Any, root: Any, ip: Any,
+                       fpar: Any) -> None:
     if status[r] == 1:
         return
-    N = X.shape[0]
+    tilted = Gq.shape[0] > 0
+    N = Gq.shape[0] if tilted else X.shape[0]
     D = theta.shape[1]
     noise = ip[I_NOISE]
     kind = ip[I_KIND]
@@ -572,7 +623,8 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
     perm = np.arange(N) if noise == 1 and ip[I_SCHEME] != 0 else np.empty(0, dtype=np.int64)
     perm_epoch = np.int64(-1)
     absorbed = status[r] == 2
-    need_full_grad = noise != 1 or param
+    lags = ip[I_LAGS] > 0
+    need_full_grad = noise != 1 or param or tilted or lags
     for k in range(ip[I_START], ip[I_STOP] + 1):
         final = k == ip[I_STEPS]
         if k == ip[I_STOP] and not final:
@@ -607,7 +659,10 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
                 g[i] = Ae[i]
         elif noise == 1:
             perm_epoch = _draw_batch(ip, k, rep, N, perm, perm_epoch, js, idx)
-            _linear_batch_gradient(X, y, th, idx, g)
+            if tilted:
+                _tilt_batch_gradient(Gq, Ae, idx, g)
+            else:
+                _linear_batch_gradient(X, y, th, idx, g)
             if param:
                 s = math.sqrt(fpar[F_TRACE] / tr) if tr > 0 else 0.0
                 for i in range(D):
@@ -645,11 +700,13 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
                     g[i] = Ae[i] - g[i] / eta
                 else:
                     g[i] = Ae[i] + g[i]
+        if lags and k >= ip[I_K0]:
+            _record_noise(r, k, ip, g, Ae, xi_ring, xi_s)
         if not _momentum_step(ip[I_PYTORCH] != 0, eta, fpar[F_BETA], th, v, g, th_new, v_new):
             status[r] = 1
             div_step[r] = k + 1
             break
-        if ip[I_K0] >= 0 and k + 1 >= ip[I_K0]:
+        if _moment_due(ip, k + 1):
             _velocity_moments(r, th, th_new, v_s1, v_s2)
         th, th_new = th_new, th                 # accept: swap the buffers, no copy
         v, v_new = v_new, v
@@ -659,20 +716,22 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
 
 
 @njit(cache=True, parallel=True)
-def _quadratic_kernel(X: Any, y: Any, A: Any, theta_star: Any, loss_star: float, theta: Any,
-                      vel: Any, status: Any, div_step: Any, first_passage: Any, loss_now: Any,
-                      loss_final: Any, traj: Any, loss_hist: Any, m_shift: Any, m_s1: Any,
-                      m_s2: Any, v_s1: Any, v_s2: Any, sigma: Any, root: Any, ip: Any,
-                      fpar: Any) -> None:
+def _quadratic_kernel(X: Any, y: Any, A: Any, theta_star: Any, loss_star: float, Gq: Any,
+                      theta: Any, vel: Any, status: Any, div_step: Any, first_passage: Any,
+                      loss_now: Any, loss_final: Any, traj: Any, loss_hist: Any, m_shift: Any,
+                      m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any, xi_ring: Any, xi_s: Any,
+                      sigma: Any, root: Any, ip: Any, fpar: Any) -> None:
     for r in prange(theta.shape[0]):
-        _quadratic_replica(np.int64(r), X, y, A, theta_star, loss_star, theta, vel, status,
+        _quadratic_replica(np.int64(r), X, y, A, theta_star, loss_star, Gq, theta, vel, status,
                            div_step, first_passage, loss_now, loss_final, traj, loss_hist,
-                           m_shift, m_s1, m_s2, v_s1, v_s2, sigma, root, ip, fpar)
+                           m_shift, m_s1, m_s2, v_s1, v_s2, xi_ring, xi_s, sigma, root, ip,
+                           fpar)
 
 
 # ------------------------------------------------------------------- runner interface (engine)
 _STATE_ORDER = ("theta", "velocity", "status", "div_step", "first_passage", "loss_now",
-                "loss_final", "trajectory", "loss", "m_shift", "m_s1", "m_s2", "v_s1", "v_s2")
+                "loss_final", "trajectory", "loss", "m_shift", "m_s1", "m_s2", "v_s1", "v_s2",
+                "xi_ring", "xi_s")
 
 
 class _Context:
@@ -689,11 +748,13 @@ def prepare(problem: Any, plan: Any, state: dict[str, Any], num_threads: int | N
     st = {n: np.ascontiguousarray(a) for n, a in state.items()}
     if isinstance(problem, Toy2DProblem):
         return _Context((np.ascontiguousarray(problem.x),), True, plan, st, num_threads)
+    D = problem.num_params
     if isinstance(problem, LinearRegressionProblem):
-        data = (problem.X, problem.y, problem.A, problem.theta_star, float(problem.loss_star))
+        data = (problem.X, problem.y, problem.A, problem.theta_star, float(problem.loss_star),
+                np.zeros((0, D)))
     else:
-        D = problem.num_params
-        data = (np.zeros((0, D)), np.zeros(0), problem.H, problem.theta_star, 0.0)
+        Gq = np.zeros((0, D)) if problem.G is None else problem.G
+        data = (np.zeros((0, D)), np.zeros(0), problem.H, problem.theta_star, 0.0, Gq)
     return _Context(tuple(np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
                           for a in data), False, plan, st, num_threads)
 

@@ -100,6 +100,25 @@ def noisy_gradient(dev: Any, plan: _Plan, theta: Any, k: int, reps: Any, cache: 
     return g_full + xi
 
 
+def _moment_due(plan: _Plan, k: int) -> bool:
+    """Whether θ_k (and the increment that produced it) enters the moments."""
+    first = plan.moments_first
+    return first >= 0 and k >= first and (k - first) % plan.moments_every == 0
+
+
+def record_noise(plan: _Plan, st: dict[str, Any], k: int, xi: Any) -> None:
+    """Store ξ_k (R, D) in the ring of the last L noises and add ξ_k ξ_{k−h} to the lag-h sums.
+
+    Slot (k − k₀) mod L of ``xi_ring`` (R, L, D) holds ξ_k; ``xi_s`` (R, D, L) accumulates
+    Σ ξ_k ξ_{k−h} over the pairs with both steps ≥ k₀.
+    """
+    L = plan.num_lags
+    j = k - plan.k0
+    st["xi_ring"][:, j % L, :] = xi
+    for h in range(min(L, j + 1)):
+        st["xi_s"][:, :, h] += xi * st["xi_ring"][:, (j - h) % L, :]
+
+
 def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int,
             xp: ModuleType) -> None:
     """Observe θ_k and update it for k = k_start … k_stop − 1 (and observe θ_K if K = k_stop).
@@ -137,8 +156,8 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
             st["trajectory"][k // re] = theta
             if plan.track_loss:
                 st["loss"][k // re] = L
-        if plan.k0 >= 0 and k >= plan.k0:
-            if k == plan.k0:
+        if _moment_due(plan, k):
+            if k == plan.moments_first:
                 st["m_shift"][...] = theta
             d = theta - st["m_shift"]
             st["m_s1"] += d
@@ -147,6 +166,8 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
             st["loss_final"][...] = L
             break
         g = noisy_gradient(dev, plan, theta, k, reps, cache, xp)
+        if plan.num_lags and k >= plan.k0:
+            record_noise(plan, st, k, g - dev.gradient(theta))
         vel = st["velocity"]
         if plan.pytorch:
             vel_new = plan.beta * vel + g
@@ -157,7 +178,7 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
         finite = xp.isfinite(theta_new).all(axis=-1)
         update = (running & finite)[:, None]
         theta_next = xp.where(update, theta_new, theta)
-        if plan.k0 >= 0 and k + 1 >= plan.k0:
+        if _moment_due(plan, k + 1):
             inc = theta_next - theta
             st["v_s1"] += inc
             st["v_s2"] += inc * inc
@@ -214,4 +235,4 @@ def finish(ctx: _Context) -> dict[str, Any]:
 
 
 __all__ = ["advance", "batch_indices", "divergence", "finish", "langevin_sample", "noisy_gradient",
-           "prepare", "run_chunk"]
+           "prepare", "record_noise", "run_chunk"]

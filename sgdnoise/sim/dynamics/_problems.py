@@ -270,25 +270,42 @@ class _ToyDevice:
 # -------------------------------------------------------------------------------- quadratic
 @dataclass(frozen=True, eq=False)
 class QuadraticProblem:
-    r"""A quadratic loss without data: L = ½(θ − θ*)ᵀH(θ − θ*), ∇L = H(θ − θ*), Hessian H.
+    r"""A quadratic loss L = ½(θ − θ*)ᵀH(θ − θ*), optionally with per-sample linear tilts.
 
-    There are no per-sample gradients, so SGD and the Langevin kinds built from Σ̂ (``diag``,
-    ``full``, ``leading``) do not apply; ``fixed``, ``const`` (with ``sigma2``), and
+    Without ``G`` there is no data: ∇L = H(θ − θ*), and SGD and the Langevin kinds built from Σ̂
+    (``diag``, ``full``, ``leading``) do not apply; ``fixed``, ``const`` (with ``sigma2``), and
     ``dynamic``/``hessian``/``eigvec1`` with an explicit ``noise_trace`` do, as does GD.
+
+    With ``G`` (N rows) the loss is the mean of N per-sample quadratics sharing the Hessian H,
+
+    .. math::
+        \ell_p(\theta) = \tfrac12 e^\top H e + (g_p - \bar g)^\top e,\qquad
+        e = \theta - \theta^*,\qquad
+        \hat g_B(\theta) = H e + \frac1B \sum_{p \in B} (g_p - \bar g),
+
+    so L and θ* are unchanged (the tilts are centred) and the minibatch noise
+    ξ_B = mean_{p∈B}(g_p − ḡ) does not depend on θ: it is the SGD noise *frozen at the minimum*
+    (spec part D), with per-sample covariance Σ₁ = (1/N) Σ_p (g_p − ḡ)(g_p − ḡ)ᵀ (1/N
+    normalisation).  Choosing Σ₁ to commute with H makes every eigendirection of H an
+    independent AR(2) process under (momentum) SGD.
 
     Parameters
     ----------
     H : (D, D) symmetric array
     theta_star : (D,) array, optional
         The minimiser (default 0).
+    G : (N, D) array, optional
+        Per-sample gradients at the minimum g_p (N ≥ 1); stored centred (ḡ removed).
 
     References
     ----------
-    Zhu et al., ICML 2019, claim B1 (exact on quadratics); Kühn & Rosenow, arXiv:2306.05300.
+    Zhu et al., ICML 2019, claim B1 (exact on quadratics); Kühn & Rosenow, arXiv:2306.05300
+    (spec part D: quadratic loss, noise frozen at the minimum).
     """
 
     H: FloatArray
     theta_star: FloatArray | None = None
+    G: FloatArray | None = None
 
     name = "quadratic"
 
@@ -302,6 +319,11 @@ class QuadraticProblem:
             raise ValueError(f"theta_star must have shape ({D},); got {ts.shape}")
         object.__setattr__(self, "H", np.ascontiguousarray(H))
         object.__setattr__(self, "theta_star", np.ascontiguousarray(ts))
+        if self.G is not None:
+            G = as_float_array(self.G, "G", ndim=2)
+            if G.shape[0] < 1 or G.shape[1] != D:
+                raise ValueError(f"G must have shape (N, {D}) with N >= 1; got {G.shape}")
+            object.__setattr__(self, "G", np.ascontiguousarray(G - G.mean(axis=0)))
 
     @property
     def num_params(self) -> int:
@@ -309,9 +331,9 @@ class QuadraticProblem:
         return int(self.H.shape[0])
 
     @property
-    def num_samples(self) -> None:
-        """None: no data."""
-        return None
+    def num_samples(self) -> int | None:
+        """N (rows of ``G``), or None without data."""
+        return None if self.G is None else int(self.G.shape[0])
 
     def default_theta0(self) -> FloatArray:
         """θ₀ = θ* (start at the minimum)."""
@@ -322,19 +344,45 @@ class QuadraticProblem:
         th, single = _as_stack(theta, self.num_params)
         return _unstack(_QuadraticDevice(self, np).loss(th), single)
 
+    def in_eigenbasis(self) -> tuple[QuadraticProblem, FloatArray, FloatArray]:
+        r"""The same problem in the eigenbasis of H: (problem, λ, V) with H = V diag(λ) Vᵀ.
+
+        .. math:: x = V^\top\theta,\quad H \to \mathrm{diag}(\lambda),\quad
+                  \theta^* \to V^\top\theta^*,\quad g_p \to V^\top g_p
+
+        (S)GD with either momentum form is equivariant under this rotation, so a run of the
+        returned problem is the original run seen in the eigenbasis: its coordinates are the
+        projections of θ on the eigenvectors, and its moments are per eigendirection.  λ is in
+        ascending order (``numpy.linalg.eigh``).
+
+        Returns
+        -------
+        problem : QuadraticProblem
+        lam : (D,) array
+        V : (D, D) array (columns: eigenvectors)
+
+        References
+        ----------
+        Kühn & Rosenow, arXiv:2306.05300 (spec part D: one AR(2) per eigendirection).
+        """
+        lam, V = np.linalg.eigh(self.H)
+        G = None if self.G is None else self.G @ V
+        return QuadraticProblem(np.diag(lam), V.T @ self.theta_star, G), lam, V
+
     def _device(self, xp: ModuleType) -> _QuadraticDevice:
         return _QuadraticDevice(self, xp)
 
 
 class _QuadraticDevice:
-    has_samples = False
 
     def __init__(self, p: QuadraticProblem, xp: ModuleType) -> None:
         self.xp = xp
         self.A = xp.asarray(p.H)
         self.theta_star = xp.asarray(p.theta_star)
         self.loss_star = 0.0
-        self.N = None
+        self.has_samples = p.G is not None
+        self.G = None if p.G is None else xp.asarray(p.G)
+        self.N = p.num_samples
         self.D = p.H.shape[0]
 
     def loss(self, theta: Any) -> Any:
@@ -343,6 +391,19 @@ class _QuadraticDevice:
 
     def gradient(self, theta: Any) -> Any:
         return (theta - self.theta_star) @ self.A
+
+    def batch_gradient(self, theta: Any, idx: Any) -> Any:
+        return self.gradient(theta) + self.G[idx].sum(axis=1) / idx.shape[1]
+
+    def statistics(self, theta: Any, full: bool) -> tuple[Any, Any]:
+        xp = self.xp
+        R = theta.shape[0]
+        g_mean = self.gradient(theta)
+        if full:
+            S = xp.matmul(self.G.T, self.G) / self.N
+            return g_mean, xp.broadcast_to(S, (R, self.D, self.D)).copy()
+        d = (self.G * self.G).sum(axis=0) / self.N
+        return g_mean, xp.broadcast_to(d, (R, self.D)).copy()
 
     def hessian(self, theta: Any) -> Any:
         return self.xp.broadcast_to(self.A, (theta.shape[0], self.D, self.D))
