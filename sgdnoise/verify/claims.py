@@ -13,6 +13,7 @@ from __future__ import annotations
 from sgdnoise.verify._part_a import CLAIMS_A
 from sgdnoise.verify._part_a_networks import CLAIMS_A_NETWORKS
 from sgdnoise.verify._part_b import CLAIMS_B
+from sgdnoise.verify._part_c import CLAIMS_C
 from sgdnoise.verify._part_d import CLAIMS_D
 from sgdnoise.verify._registry import (
     SCALES,
@@ -26,7 +27,7 @@ from sgdnoise.verify._registry import (
 
 def default_registry() -> Registry:
     """A fresh registry holding every claim the package implements."""
-    claims = {c.id: c for c in (*CLAIMS_A, *CLAIMS_A_NETWORKS, *CLAIMS_B, *CLAIMS_D)}
+    claims = {c.id: c for c in (*CLAIMS_A, *CLAIMS_A_NETWORKS, *CLAIMS_B, *CLAIMS_C, *CLAIMS_D)}
     return Registry(claims[k] for k in sorted(claims))
 
 

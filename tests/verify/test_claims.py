@@ -10,7 +10,7 @@ from sgdnoise.verify import _part_a
 from sgdnoise.verify.claims import REGISTRY, Claim, Outcome, Registry, default_registry
 
 EXPECTED = ["A1", "A2", "A3", "A4", "A5", "A6", "A7"]
-ALL_IDS = [*EXPECTED, "B1", "B2", "B3", "B4", "D1", "D2", "D3", "D4", "D5"]
+ALL_IDS = [*EXPECTED, "B1", "B2", "B3", "B4", "C1", "C2", "C3", "C4", "D1", "D2", "D3", "D4", "D5"]
 
 
 def test_registry_holds_part_a_claims():

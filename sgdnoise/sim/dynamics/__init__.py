@@ -28,11 +28,19 @@ from sgdnoise.sim.dynamics._engine import (
     simulate,
 )
 from sgdnoise.sim.dynamics._noise import NOISE_NAMES, NoiseModel, gd, langevin, sgd
+from sgdnoise.sim.dynamics._passage import PassageTimes, first_passage_times
 from sgdnoise.sim.dynamics._problems import (
     LinearRegressionProblem,
     ModelProblem,
     QuadraticProblem,
     Toy2DProblem,
+)
+from sgdnoise.sim.dynamics._sde import (
+    SDE_NOISES,
+    SDERun,
+    double_well_gradient,
+    double_well_loss,
+    simulate_sde,
 )
 from sgdnoise.sim.dynamics._structures import (
     ENGINE_SCHEMES,
@@ -51,19 +59,26 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "NOISE_NAMES",
     "NUMBA_LINEAR_KINDS",
+    "SDE_NOISES",
     "LinearRegressionProblem",
     "ModelProblem",
     "NoiseModel",
+    "PassageTimes",
     "QuadraticProblem",
     "ReplicaRun",
+    "SDERun",
     "Toy2DProblem",
+    "double_well_gradient",
+    "double_well_loss",
     "eigen_factors",
+    "first_passage_times",
     "gd",
     "langevin",
     "minibatch_gradient_covariance",
     "minibatch_scale",
     "sgd",
     "simulate",
+    "simulate_sde",
     "structured_covariance",
     "top_weights",
 ]
