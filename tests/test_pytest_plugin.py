@@ -215,7 +215,7 @@ CLAIM_TESTS = """
 
 
 def test_claim_marker_records_summarises_and_selects(inner):
-    inner.makepyfile(test_claims=CLAIM_TESTS)
+    inner.makepyfile(test_user_claims=CLAIM_TESTS)
     result = inner.run_sgdnoise("--strict-markers", "--junitxml=out.xml")
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*sgdnoise claims*", "A1: 1 passed, 1 failed",
