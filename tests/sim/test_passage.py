@@ -68,3 +68,36 @@ def test_mismatched_data_is_refused(data):
     x, _ = data
     with pytest.raises(ValueError, match="y"):
         first_passage_times(x, x[:-1], eta=0.1, level=1.0, num_steps=1, num_replicas=1, seed=0)
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+@pytest.mark.parametrize(("num_replicas", "num_steps", "c"), [
+    (1, 0, 1.02), (5, 1, 1.02), (33, 2, 1.02), (33, 3, 1.02), (70, 4, 1.02), (70, 5, 1.02),
+    (300, 37, 1.02), (600, 1500, 1.4),
+])
+def test_numba_kernel_is_bit_identical_to_the_numpy_reference(num_replicas, num_steps, c,
+                                                               num_threads, data):
+    # Lanes, lane refills, tasks of 256 replicas, the last one or two steps run one at a time:
+    # none may change a bit.  Starts spread around θ* and a level c·L* near the typical
+    # starting loss give passages at step 0, at num_steps and censored runs (70 replicas,
+    # 5 steps); c = 1.4 gives passages spread over 1 … 1500 steps at even and odd steps and a
+    # few censored runs, so lanes are refilled many times at different steps.
+    if "numba" not in backends.available():
+        pytest.skip("numba not available")
+    x, y = data
+    problem = LinearRegressionProblem(x[:, None], y)
+    rng = np.random.default_rng(num_replicas + num_steps)
+    theta0 = problem.theta_star[0] + 0.1 * rng.standard_normal(num_replicas)
+    kw = {"eta": 0.1, "level": c * problem.loss_star, "num_steps": num_steps,
+          "num_replicas": num_replicas, "seed": 11, "theta0": theta0, "replica_start": 5}
+    ref = first_passage_times(x, y, backend="numpy", **kw)
+    out = first_passage_times(x, y, backend="numba", num_threads=num_threads, **kw)
+    np.testing.assert_array_equal(out.first_passage, ref.first_passage)
+    np.testing.assert_array_equal(out.theta, ref.theta)
+    np.testing.assert_array_equal(out.loss, ref.loss)
+    fp = ref.first_passage
+    if num_steps == 5:
+        assert (fp == 0).any() and (fp == num_steps).any() and ref.censored.any()
+    if num_steps == 1500:
+        assert (fp % 2 == 1).any() and (fp[fp > 0] % 2 == 0).any() and (fp > 500).any()
+        assert ref.censored.any()

@@ -11,7 +11,8 @@ computes exactly what ``simulate(LinearRegressionProblem(X[:, None], y), sgd(1),
 first_passage_loss=level, stop_at_first_passage=True, …)`` computes — the same Philox stream
 (tag BATCH, draw k of replica ``replica_start + r`` is the index of step k), the same floating-point
 operations in the same order — with a kernel specialised to this case: one Philox block gives the
-indices of two steps, the state is one float per replica, and a replica stops at its passage.
+indices of two steps, the state is one float per replica, a replica stops at its passage, and
+32 replicas advance together in vector lanes (a lane freed by a passage takes the next replica).
 
 References
 ----------
@@ -106,47 +107,184 @@ def _numpy_passage(x: FloatArray, y: FloatArray, A: float, theta_star: float, lo
     return fp, theta, loss_star + 0.5 * (e * (e * A))
 
 
+#: Lanes of the numba kernel: replicas advanced together, the same operations on every lane each
+#: step (a lane whose replica has passed is masked, not skipped), so that LLVM vectorises the
+#: Philox rounds and the update across lanes.
+_LANES = 32
+#: Replicas per task of the numba kernel (``prange`` over tasks).  A task's lanes take its
+#: replicas in order, a freed lane taking the next one, so little work is spent on masked lanes.
+#: Each replica's result depends only on its own stream, so neither this split nor the number of
+#: threads can change any result.
+_TASK = 256
+
 _kernel_cache: dict[str, Any] = {}
 
 
 def _numba_kernel() -> Any:
-    """Compile the kernel on first use (importing this module does not import numba)."""
+    """Compile the kernel on first use (importing this module does not import numba).
+
+    Each lane runs two steps per Philox block (draws 2j, 2j + 1 of a replica are the words
+    (w0, w1) and (w2, w3) of its block j), in three loops over the lanes: the Philox rounds and
+    the bounded indices (vectorised, 32×32 → 64-bit products), the gathers of (x_i, y_i), and the
+    two steps (vectorised: check L(θ_k) ≥ level, record k and freeze the lane at a passage,
+    otherwise θ ← θ − η(xθ − y)x).  A lane whose replica has passed, or whose next pair of steps
+    would pass ``num_steps`` (its last one or two steps then run one at a time), hands its result
+    back and takes the task's next replica.  Every floating-point operation of a running replica
+    is the reference's, in the same order (no fast-math, no contraction), so θ is bit-identical.
+    """
     if "kernel" in _kernel_cache:
         return _kernel_cache["kernel"]
     from numba import njit, prange
 
+    u64 = np.uint64
+    lanes = _LANES
+    task = _TASK
+    rounds = philox.ROUNDS
+    M0, M1 = u64(philox.PHILOX_M0), u64(philox.PHILOX_M1)
+    W0, W1 = u64(philox.PHILOX_W0), u64(philox.PHILOX_W1)
+    mask = u64(0xFFFFFFFF)
+    s32 = u64(32)
+    tag = u64(philox.BATCH)
     p4 = philox.philox4x32_numba
-    bounded = philox.bounded_numba
-    batch_tag = np.uint64(philox.BATCH)
-    mask = np.uint64(0xFFFFFFFF)
-    s32 = np.uint64(32)
 
-    @njit(parallel=True, nogil=True)
-    def kernel(x, y, A, theta_star, loss_star, theta, fp, eta, level, num_steps, k0, k1,
+    @njit(nogil=True, boundscheck=False)
+    def run_one(x, y, A, theta_star, loss_star, t, k, num_steps, eta, level, rep, key0, key1,
+                nn):
+        """Steps k, k + 1, … of one replica from θ_k = t, as the reference: (passage, θ)."""
+        while True:
+            e = t - theta_star
+            if loss_star + 0.5 * (e * (e * A)) >= level:
+                return k, t
+            if k == num_steps:
+                return -1, t
+            b = u64(k >> 1)
+            w0, w1, w2, w3 = p4(b & mask, b >> s32, rep, tag, key0, key1)
+            if k & 1:
+                i = ((w2 * nn) + ((w3 * nn) >> s32)) >> s32
+            else:
+                i = ((w0 * nn) + ((w1 * nn) >> s32)) >> s32
+            xi = x[i]
+            g = (xi * t - y[i]) * xi
+            t = t - eta * g
+            k += 1
+
+    @njit(parallel=True, nogil=True, boundscheck=False)
+    def kernel(x, y, A, theta_star, loss_star, theta, fp, eta, level, num_steps, key0, key1,
                rep0, N):
-        for r in prange(theta.shape[0]):
-            rep = np.uint64(rep0 + r)
-            th = theta[r]
-            fp[r] = -1
-            w0 = w1 = w2 = w3 = np.uint64(0)
-            for k in range(num_steps + 1):
-                e = th - theta_star
-                L = loss_star + 0.5 * (e * (e * A))
-                if L >= level:
-                    fp[r] = k
-                    break
-                if k == num_steps:
-                    break
-                if (k & 1) == 0:
-                    blk = np.uint64(k >> 1)
-                    w0, w1, w2, w3 = p4(blk & mask, blk >> s32, rep, batch_tag, k0, k1)
-                    i = bounded(w0, w1, N)
-                else:
-                    i = bounded(w2, w3, N)
-                xi = x[i]
-                g = (xi * th - y[i]) * xi
-                th = th - eta * g
-            theta[r] = th
+        R = theta.shape[0]
+        nn = u64(N)
+        k0 = u64(key0) & mask
+        k1 = u64(key1) & mask
+        for tsk in prange((R + task - 1) // task):
+            nxt = tsk * task
+            stop = min(nxt + task, R)
+            th = np.empty(lanes, dtype=np.float64)
+            live = np.zeros(lanes, dtype=np.bool_)
+            occ = np.zeros(lanes, dtype=np.bool_)
+            kl = np.zeros(lanes, dtype=np.int64)
+            slot = np.full(lanes, -1, dtype=np.int64)
+            fpl = np.full(lanes, -1, dtype=np.int64)
+            rep = np.zeros(lanes, dtype=np.uint64)
+            i0 = np.empty(lanes, dtype=np.uint64)
+            i1 = np.empty(lanes, dtype=np.uint64)
+            x0 = np.empty(lanes, dtype=np.float64)
+            y0 = np.empty(lanes, dtype=np.float64)
+            x1 = np.empty(lanes, dtype=np.float64)
+            y1 = np.empty(lanes, dtype=np.float64)
+            th[:] = theta_star
+            fill = True
+            while True:
+                if fill:
+                    nocc = 0
+                    for j in range(lanes):
+                        while not occ[j] and nxt < stop:
+                            r = nxt
+                            nxt += 1
+                            if num_steps < 2:               # no full pair of steps
+                                fp[r], theta[r] = run_one(x, y, A, theta_star, loss_star,
+                                                          theta[r], 0, num_steps, eta, level,
+                                                          u64(rep0 + r), k0, k1, nn)
+                                continue
+                            occ[j] = True
+                            live[j] = True
+                            slot[j] = r
+                            th[j] = theta[r]
+                            kl[j] = 0
+                            fpl[j] = -1
+                            rep[j] = u64(rep0 + r)
+                        nocc += occ[j]
+                    if nocc == 0:
+                        break
+                    fill = False
+                for j in range(lanes):
+                    # Philox4x32-10 of counter (b lo, b hi, replica, BATCH), b = k/2; round
+                    # keys key + r·W mod 2³² (the masks keep every factor below 2³²)
+                    b = u64(kl[j]) >> u64(1)
+                    c0 = b & mask
+                    c1 = b >> s32
+                    c2 = rep[j]
+                    c3 = tag
+                    for rnd in range(rounds):
+                        p0 = M0 * c0
+                        p1 = M1 * c2
+                        c0 = ((p1 >> s32) ^ c1 ^ ((k0 + u64(rnd) * W0) & mask)) & mask
+                        c2 = ((p0 >> s32) ^ c3 ^ ((k1 + u64(rnd) * W1) & mask)) & mask
+                        c1 = p1 & mask
+                        c3 = p0 & mask
+                    # draws k and k + 1: bounded (w0, w1) and (w2, w3)
+                    i0[j] = ((c0 * nn) + ((c1 * nn) >> s32)) >> s32
+                    i1[j] = ((c2 * nn) + ((c3 * nn) >> s32)) >> s32
+                for j in range(lanes):                      # gathers, apart from the lanes
+                    x0[j] = x[i0[j]]
+                    y0[j] = y[i0[j]]
+                    x1[j] = x[i1[j]]
+                    y1[j] = y[i1[j]]
+                nret = 0
+                for j in range(lanes):
+                    t = th[j]
+                    a = live[j]
+                    f = fpl[j]
+                    k = kl[j]
+                    # step k: check L(θ_k), then θ_{k+1} from draw k
+                    e = t - theta_star
+                    h = a & (loss_star + 0.5 * (e * (e * A)) >= level)
+                    f = k if h else f
+                    a = a & ~h
+                    xi = x0[j]
+                    g = (xi * t - y0[j]) * xi
+                    tn = t - eta * g
+                    t = tn if a else t
+                    # step k + 1: check L(θ_{k+1}), then θ_{k+2} from draw k + 1
+                    e = t - theta_star
+                    h = a & (loss_star + 0.5 * (e * (e * A)) >= level)
+                    f = k + 1 if h else f
+                    a = a & ~h
+                    xi = x1[j]
+                    g = (xi * t - y1[j]) * xi
+                    tn = t - eta * g
+                    t = tn if a else t
+                    th[j] = t
+                    live[j] = a
+                    fpl[j] = f
+                    kl[j] = k + 2
+                    nret += occ[j] & (~a | (k + 4 > num_steps))
+                if nret > 0:
+                    for j in range(lanes):
+                        if not occ[j] or (live[j] and kl[j] + 2 <= num_steps):
+                            continue
+                        r = slot[j]
+                        if live[j]:                         # last one or two steps
+                            fp[r], theta[r] = run_one(x, y, A, theta_star, loss_star, th[j],
+                                                      kl[j], num_steps, eta, level, rep[j],
+                                                      k0, k1, nn)
+                        else:
+                            fp[r] = fpl[j]
+                            theta[r] = th[j]
+                        occ[j] = False
+                        live[j] = False
+                        slot[j] = -1
+                        th[j] = theta_star
+                    fill = True
 
     _kernel_cache["kernel"] = kernel
     return kernel
@@ -200,7 +338,7 @@ def first_passage_times(
         Stream index of replica 0.
     backend : {"numba", "numpy", "auto"}
         ``"numpy"`` is the vectorised reference; ``"numba"`` the compiled kernel (``prange``
-        over replicas).
+        over tasks of 256 replicas, 32 at a time in vector lanes).
     num_threads : int, optional
         Numba threads; results do not depend on it.
 
