@@ -26,6 +26,22 @@ def test_loss_and_gradient_match_the_theory_model():
     np.testing.assert_allclose(double_well_gradient(th, L0=0.3, a=1.5), num, atol=1e-7)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif("cupy" not in backends.available(),
+                    reason="cupy with a CUDA device is not available here")
+@pytest.mark.parametrize("noise", ["sgd", "constant"])
+def test_cupy_matches_numpy_reference(noise):
+    kw = {"L0": 0.5, "a": 1.0, "n": 3, "noise": noise, "eta": 0.0625, "B": 1.0, "dt": 0.005,
+          "num_steps": 800, "num_replicas": 16, "seed": 5, "first_passage_loss": 0.9,
+          "record_every": 40, "temperature": 0.4 if noise == "constant" else None}
+    ref = simulate_sde(backend="numpy", **kw)
+    gpu = simulate_sde(backend="cupy", **kw)
+    assert gpu.config["backend"] == "cupy"
+    np.testing.assert_array_equal(gpu.first_passage, ref.first_passage)
+    np.testing.assert_allclose(gpu.theta, ref.theta, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(gpu.trajectory, ref.trajectory, rtol=0, atol=1e-12, equal_nan=True)
+
+
 @needs_numba
 @pytest.mark.parametrize("noise", ["sgd", "frozen", "constant"])
 @pytest.mark.parametrize("n", [1, 3])

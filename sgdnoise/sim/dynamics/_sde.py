@@ -161,15 +161,20 @@ def _diffusion_scale(noise: str, n: int, a: float, kk: float, eta: float, B: flo
 
 def _numpy_sde(theta: FloatArray, s: FloatArray, code: int, L0: float, a: float, kk: float,
                dt: float, num_steps: int, seed: int, replica_start: int, fp_mode: int,
-               fp_value: float, record_every: int, trajectory: FloatArray
+               fp_value: float, record_every: int, trajectory: FloatArray, xp: Any = np
                ) -> IntArray:
-    """Reference: one Python iteration per step, vectorised over the running replicas."""
+    """Reference: one Python iteration per step, vectorised over the running replicas.
+
+    Written against the array module ``xp`` (numpy, or cupy for the CuPy backend, with
+    ``theta``, ``s`` and ``trajectory`` already on the device); the random numbers are the same
+    Philox streams either way.
+    """
     R, n = theta.shape
     nb = (n + 1) // 2
-    reps = np.arange(R, dtype=np.uint64) + np.uint64(replica_start)
-    fp = np.full(R, -1, dtype=np.int64)
-    running = np.ones(R, dtype=bool)
-    sq = np.sqrt(2.0 * dt * s)
+    reps = xp.arange(R, dtype=xp.uint64) + xp.uint64(replica_start)
+    fp = xp.full(R, -1, dtype=xp.int64)
+    running = xp.ones(R, dtype=bool)
+    sq = xp.sqrt(2.0 * dt * s)
     for j in range(num_steps + 1):
         x = theta[:, 0]
         L = L0 + a * (x * x - 1.0) ** 2
@@ -181,14 +186,14 @@ def _numpy_sde(theta: FloatArray, s: FloatArray, code: int, L0: float, a: float,
             running &= ~hit
         if record_every and j % record_every == 0:
             trajectory[j // record_every][running] = theta[running]
-        if j == num_steps or not running.any():
+        if j == num_steps or not bool(running.any()):
             break
-        z = philox.normals(seed, reps, philox.NOISE, 2 * j * nb, n)
+        z = philox.normals(seed, reps, philox.NOISE, 2 * j * nb, n, xp=xp)
         g = kk * theta
         g[:, 0] = 4.0 * a * x * (x * x - 1.0)
-        amp = np.sqrt(L)[:, None] * sq if code == 0 else sq[None, :]
+        amp = xp.sqrt(L)[:, None] * sq if code == 0 else sq[None, :]
         new = theta - g * dt + amp * z
-        theta[...] = np.where(running[:, None], new, theta)
+        theta[...] = xp.where(running[:, None], new, theta)
     return fp
 
 
@@ -321,7 +326,8 @@ def simulate_sde(
         Store θ every this many steps (refused above 1 GiB).
     replica_start : int
         Stream index of replica 0.
-    backend : {"numba", "numpy", "auto"}
+    backend : {"numba", "numpy", "cupy", "auto"}
+        ``"cupy"`` runs the numpy reference on device arrays with the same Philox streams.
     num_threads : int, optional
         Numba threads; results do not depend on it.
 
@@ -384,7 +390,7 @@ def simulate_sde(
             raise ValueError(f"record_every={rec} would store more than 1 GiB; record less often")
     if num_threads is not None:
         num_threads = check_positive_int(num_threads, "num_threads")
-    resolved = backends.resolve(backend, supported=("numpy", "numba"))
+    resolved = backends.resolve(backend, supported=("numpy", "numba", "cupy"))
     s = _diffusion_scale(noise, n, a, kk, eta, B, L0, temperature or 0.0)
     code = _NOISE_CODES[noise]
     trajectory = np.full((num_records, R, n), np.nan)
@@ -397,6 +403,15 @@ def simulate_sde(
             _numba_kernel()(theta, s, code, L0, a, kk, dt, num_steps, np.uint64(key0),
                             np.uint64(key1), replica_start, fp_mode, fp_value, rec,
                             trajectory if rec else np.empty((1, 1, n)), fp)
+    elif resolved == "cupy":
+        import cupy
+
+        th_d, traj_d = cupy.asarray(theta), cupy.asarray(trajectory)
+        fp_d = _numpy_sde(th_d, cupy.asarray(s), code, L0, a, kk, dt, num_steps, seed,
+                          replica_start, fp_mode, fp_value, rec, traj_d, xp=cupy)
+        theta[...] = cupy.asnumpy(th_d)
+        trajectory[...] = cupy.asnumpy(traj_d)
+        fp = cupy.asnumpy(fp_d)
     else:
         with np.errstate(over="ignore", invalid="ignore"):
             fp = _numpy_sde(theta, s, code, L0, a, kk, dt, num_steps, seed, replica_start,
