@@ -646,7 +646,11 @@ def to_dataframe(source: RunRecord | str | os.PathLike[str]) -> Any:
     ----------
     source : RunRecord or path of a run folder
     """
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("to_dataframe needs pandas: pip install 'sgdnoise[analysis]' "
+                          "(or pip install pandas)") from None
 
     arrays, _ = _arrays_of(source)
     R, D = arrays["theta"].shape

@@ -480,7 +480,11 @@ def to_dataframe(out_dir: str | os.PathLike[str]) -> Any:
     """One row per sweep point (pandas): ``id``, ``status``, one column per swept dotted key,
     the scalar summaries of ``result.json`` (see :func:`~sgdnoise.sim.scripted.run_summary`)
     and ``simulate_s``; failed points have ``error`` (the message) instead."""
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("to_dataframe needs pandas: pip install 'sgdnoise[analysis]' "
+                          "(or pip install pandas)") from None
 
     sweep = load_sweep(out_dir)
     rows = []
