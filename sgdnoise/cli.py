@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,16 +39,35 @@ class _Progress:
     so a log shows which claim is running without a line per second.
     """
 
+    #: Seconds between two progress lines of one claim (the last part is always shown).
+    EVERY = 5.0
+
     def __init__(self, total: int, *, quiet: bool) -> None:
         self.total, self.quiet = total, quiet
+        self.claim_id, self.opened, self.last = "", False, 0.0
 
     def start(self, i: int, claim_id: str) -> None:
+        self.claim_id, self.opened, self.last = claim_id, False, time.monotonic()
         if not self.quiet:
             print(f"[{i}/{self.total}] {claim_id} … ", end="", file=sys.stderr, flush=True)
 
+    def part(self, done: int, total: int, what: str) -> None:
+        """A long claim's progress: ``    B3  ########----  8/20 data draws``, at most every 5 s."""
+        now = time.monotonic()
+        if self.quiet or (now - self.last < self.EVERY and done < total):
+            return
+        if not self.opened:
+            print(file=sys.stderr)
+            self.opened = True
+        filled = round(20 * done / max(total, 1))
+        bar = "#" * filled + "-" * (20 - filled)
+        print(f"    {self.claim_id:<4} {bar}  {done}/{total} {what}", file=sys.stderr, flush=True)
+        self.last = now
+
     def done(self, seconds: float, verdict: str) -> None:
         if not self.quiet:
-            print(f"done in {seconds:.1f} s ({verdict})", file=sys.stderr, flush=True)
+            lead = f"    {self.claim_id:<4} " if self.opened else ""
+            print(f"{lead}done in {seconds:.1f} s ({verdict})", file=sys.stderr, flush=True)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -114,7 +134,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 for stale in claim_files(figures, claim.id):
                     stale.unlink(missing_ok=True)
             progress.start(i, claim.id)
-            r = claim.check(seed=args.seed, backend=backend, scale=scale, out_dir=str(figures))
+            r = claim.check(seed=args.seed, backend=backend, scale=scale, out_dir=str(figures),
+                            progress=progress.part)
             progress.done(r.seconds, r.verdict)
             results.append(r)
             print(_format_result(r), flush=True)

@@ -226,3 +226,45 @@ def test_verify_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     assert main(["verify", "--only", "A1", "--out", str(target)]) == 2
     assert "cannot create the output folder" in capsys.readouterr().err
     assert target.read_text() == "x"
+
+
+def _long_claim(ctx):
+    from sgdnoise.verify._registry import Outcome
+
+    for i in range(3):
+        ctx.report(i + 1, 3, "parts")
+    return Outcome("p", "m", "t", True)
+
+
+def test_verify_prints_progress_of_long_claims(tmp_path, monkeypatch, capsys):
+    from sgdnoise import cli
+    from sgdnoise.verify._registry import Claim
+
+    _registry(monkeypatch, Claim("X1", "s", "statement", _long_claim))
+    monkeypatch.setattr(cli._Progress, "EVERY", 0.0)   # every report, not every 5 s
+    assert main(["verify", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "[1/1] X1 … "
+    assert err[1:4] == [f"    X1   {'#' * n}{'-' * (20 - n)}  {k}/3 parts"
+                        for k, n in ((1, 7), (2, 13), (3, 20))]
+    assert re.fullmatch(r"    X1   done in \d+\.\d s \(pass\)", err[4])
+
+
+def test_verify_progress_is_throttled_and_quiet_silences_it(tmp_path, monkeypatch, capsys):
+    from sgdnoise.verify._registry import Claim
+
+    _registry(monkeypatch, Claim("X1", "s", "statement", _long_claim))
+    assert main(["verify", "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "1/3 parts" not in err and "3/3 parts" in err   # within 5 s only the last part
+    assert main(["verify", "--quiet", "--out", str(tmp_path / "b")]) == 0
+    assert "parts" not in capsys.readouterr().err
+
+
+def test_claim_check_passes_progress_to_the_run():
+    from sgdnoise.verify._registry import Claim
+
+    seen = []
+    result = Claim("X1", "s", "t", _long_claim).check(
+        backend="numpy", progress=lambda d, t, w: seen.append((d, t, w)))
+    assert result.passed and seen == [(1, 3, "parts"), (2, 3, "parts"), (3, 3, "parts")]

@@ -81,12 +81,15 @@ def _run_a6(ctx: RunContext) -> Outcome:
     num_seeds = 2 if ctx.scale == "quick" else 4
     rows, ok = [], True
     figure_panels = []
+    total, trained = len(list(_runs(ctx))) * 2 * num_seeds, 0
     for name, settings in _runs(ctx):
         per_loss: dict[str, dict[int, list]] = {}
         for loss in ("cross_entropy", "softmax_mse"):
             per_loss[loss] = {}
             for s in range(num_seeds):
                 net = _train(ctx, name, settings, loss, ctx.seed * 1000 + s)
+                trained += 1
+                ctx.report(trained, total, "networks trained and analysed")
                 for layer in range(net.model.num_layers):
                     an = analyse_layer(net, layer, with_awd=False, num_baseline=0,
                                        rng=ctx.rng(60, s, layer))

@@ -144,7 +144,7 @@ def _run_b2(ctx: RunContext) -> Outcome:
         iso_err = max(iso_err, abs(theory.gain_ratio(H, np.eye(D)) - 1.0))
         # Noise orthogonal to the top eigenvector cannot beat the isotropic baseline by more
         # than the spectrum without λ₁ allows; noise on the bottom eigenvector never helps.
-        w, V = np.linalg.eigh(H)
+        _, V = np.linalg.eigh(H)
         bottom = np.outer(V[:, 0], V[:, 0])
         if theory.gain_ratio(H, bottom) > 1.0 + ROUNDOFF:
             helps_without_alignment += 1
@@ -228,6 +228,7 @@ def run_b3(ctx: RunContext, *, num_draws: int | None = None, replicas_per_draw: 
             if d == 0:
                 example[name] = np.asarray(run.trajectory)[:, 0, :]
                 example["_data"] = x
+        ctx.report(d + 1, draws, "data draws")
     n = draws * reps
     rows = {}
     for name in B3_VARIANTS:

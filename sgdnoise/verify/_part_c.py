@@ -360,6 +360,7 @@ def run_c3(ctx: RunContext) -> dict[str, Any]:
                                 theta0=th_star, backend=_sde_backend(ctx))
         t = np.where(r.censored, sz["sgd_K"], r.first_passage).astype(np.float64)
         sgd_rows.append(_mfpt(t, r.censored))
+        ctx.report(i + 1, len(cg), "SGD passage levels")
     sgd_arr = np.array(sgd_rows)
     sgd_slope, sgd_slope_se, _ = weighted_slope(np.log(cg), np.log(sgd_arr[:, 0]), sgd_arr[:, 1])
     sgd_pred = float(theory.escape_exponent(B=SGD_B, eta=SGD_ETA, h_star=A, n=1))

@@ -37,12 +37,22 @@ class RunContext:
         Problem sizes: quick for CI and the default ``sgdnoise verify``, full for paper scale.
     out_dir : str or None
         Folder for the claim's figures and tables (None: draw nothing).
+    progress : callable or None
+        ``progress(done, total, what)``, called by long claims as their parts finish (the
+        ``sgdnoise verify`` command prints it); None: silent.
     """
 
     seed: int = 0
     backend: str = "numpy"
     scale: str = "quick"
     out_dir: str | None = None
+    progress: Callable[[int, int, str], None] | None = field(default=None, compare=False,
+                                                              repr=False)
+
+    def report(self, done: int, total: int, what: str) -> None:
+        """Tell the caller that ``done`` of ``total`` parts (``what``) have finished."""
+        if self.progress is not None:
+            self.progress(int(done), int(total), what)
 
     def rng(self, *key: int) -> np.random.Generator:
         """A generator derived from (seed, *key): independent streams per sub-experiment."""
@@ -176,11 +186,16 @@ class Claim:
     run: Callable[[RunContext], Outcome]
 
     def check(self, *, seed: int = 0, backend: str = "auto", scale: str = "quick",
-              out_dir: str | None = None) -> ClaimResult:
-        """Run the claim and return its :class:`ClaimResult`; an exception becomes an ERROR."""
+              out_dir: str | None = None,
+              progress: Callable[[int, int, str], None] | None = None) -> ClaimResult:
+        """Run the claim and return its :class:`ClaimResult`; an exception becomes an ERROR.
+
+        ``progress(done, total, what)`` receives the progress reports of long claims.
+        """
         check_choice(scale, "scale", SCALES)
         resolved = backends.resolve(backend)
-        ctx = RunContext(seed=int(seed), backend=resolved, scale=scale, out_dir=out_dir)
+        ctx = RunContext(seed=int(seed), backend=resolved, scale=scale, out_dir=out_dir,
+                         progress=progress)
         start = time.perf_counter()
         try:
             out = self.run(ctx)

@@ -65,7 +65,7 @@ def _new_figure(width: float, height: float, ncols: int):
     return fig, fig.subplots(1, ncols, squeeze=False)[0]
 
 
-def _save(fig, path: str | Path) -> Path:  # noqa: ANN001
+def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
