@@ -187,6 +187,8 @@ def test_command_line_prints_table(tmp_path, capsys):
     ("hidden", (0,)),
     ("train_size", 1),
     ("train_size", 1790),
+    ("corrupt_labels", -0.1),
+    ("corrupt_labels", 1.0),
     ("eta", 0.0),
     ("B", 0),
     ("B", 501),
@@ -222,3 +224,16 @@ def test_bad_noise_arguments_name_the_argument(kwargs, name):
     args = {"B": 2, **kwargs}
     with pytest.raises(ValueError, match=name):
         noise_factor(args.pop("kind"), np.ones((3, 4)), **args)
+
+
+def test_corrupted_labels_change_exactly_the_requested_fraction():
+    from sgdnoise.verify.generalization import split_digits
+
+    x, y, xt, yt = split_digits(400, seed=3)
+    xc, yc, xtc, ytc = split_digits(400, seed=3, corrupt_labels=0.25)
+    np.testing.assert_array_equal(x, xc)                 # same split, same inputs
+    np.testing.assert_array_equal(yt, ytc)               # test labels stay clean
+    changed = yc != y
+    assert changed.sum() == 100                          # round(0.25 · 400), each to another class
+    assert set(np.unique(yc)) <= set(range(10))
+    np.testing.assert_array_equal(split_digits(400, seed=3, corrupt_labels=0.25)[1], yc)
