@@ -14,10 +14,14 @@ import numpy as np
 from sgdnoise._typing import FloatArray
 
 
-def as_float_array(x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None) -> FloatArray:
-    """Return ``x`` as a float64 array, checking dimension and finiteness."""
+def as_float_array(x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None,
+                   dtype: Any = np.float64) -> FloatArray:
+    """Return ``x`` as a float array of ``dtype`` (float64 by default), checking dimension and
+    finiteness; values beyond the range of a narrower dtype become inf and are refused."""
+    dtype = np.dtype(dtype)
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore"):  # out-of-range values become inf, refused below
+            arr = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a real numeric array; got {type(x).__name__}") from exc
     if ndim is not None:
@@ -29,7 +33,12 @@ def as_float_array(x: Any, name: str, *, ndim: int | tuple[int, ...] | None = No
             )
     if arr.size and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+        if dtype == np.float64:
+            raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+        raise ValueError(
+            f"{name} contains {bad} value(s) that are not finite in {dtype} (NaN, inf "
+            f"or beyond ±{float(np.finfo(dtype).max):.3g})"
+        )
     return arr
 
 

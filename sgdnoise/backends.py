@@ -12,6 +12,8 @@ import importlib
 import importlib.util
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -91,6 +93,26 @@ def to_numpy(x: Any) -> Any:
     return x
 
 
+@contextmanager
+def numba_threads(num_threads: int | None) -> Iterator[None]:
+    """Run numba's parallel regions with ``num_threads`` threads, restoring the count afterwards.
+
+    ``None`` leaves numba's current setting; larger values are capped at numba's maximum. Every
+    numba kernel of the package is written so that its results do not depend on this number.
+    """
+    if num_threads is None:
+        yield
+        return
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 def info() -> dict[str, Any]:
     """Versions and capabilities: Python, numpy/scipy/sympy/hypothesis, Numba threads, CuPy GPU."""
     from sgdnoise import __version__
@@ -139,4 +161,5 @@ def info() -> dict[str, Any]:
     return out
 
 
-__all__ = ["BACKENDS", "array_module", "available", "info", "resolve", "to_numpy"]
+__all__ = ["BACKENDS", "array_module", "available", "info", "numba_threads", "resolve",
+           "to_numpy"]

@@ -288,13 +288,11 @@ def _compile_problem(model: Any, w: FloatArray, x: Array, y: Array,
                      dtype: np.dtype[Any]) -> _CompiledProblem:
     """Validate once; x and the targets T as C-contiguous arrays of ``dtype``."""
     from sgdnoise.sim.models._losses import loss_targets
-    from sgdnoise.sim.models.mlp import _as_float_array_in
-
     model._check_w(w, "w0", dtype)
     x = np.ascontiguousarray(model._check_x(x, dtype))
     T = loss_targets(model.loss_name, y, x.shape[0], model.widths[-1])
     if dtype != np.float64:
-        T = _as_float_array_in(T, "y", dtype)
+        T = as_float_array(T, "y", dtype=dtype)
     T = np.ascontiguousarray(T)
     return _CompiledProblem(model._kernel_spec(), x, T)
 
@@ -303,11 +301,9 @@ def _inputs_in(x: Array, y: Array, dtype: np.dtype[Any]) -> tuple[Array, Array]:
     """The numpy backend's x (and float y) in ``dtype``; unchanged for float64."""
     if dtype == np.float64:
         return x, y
-    from sgdnoise.sim.models.mlp import _as_float_array_in
-
-    x = _as_float_array_in(x, "x", dtype)
+    x = as_float_array(x, "x", dtype=dtype)
     if np.issubdtype(y.dtype, np.floating):
-        y = _as_float_array_in(y, "y", dtype)
+        y = as_float_array(y, "y", dtype=dtype)
     return x, y
 
 
@@ -437,9 +433,7 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
     backend = _training_backend(backend, model)
     num_threads = check_positive_int(num_threads, "num_threads")
     if dtype != np.float64:
-        from sgdnoise.sim.models.mlp import _as_float_array_in
-
-        w = _as_float_array_in(w, "w0", dtype)
+            w = as_float_array(w, "w0", dtype=dtype)
     if backend == "numba":
         problem = _compile_problem(model, w, x, y, dtype)
     else:

@@ -34,14 +34,12 @@ module needs the ``__pycache__`` of this package cleared.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import numba
 import numpy as np
 from numba import njit, prange
 
+from sgdnoise.backends import numba_threads
 from sgdnoise.sim import philox
 from sgdnoise.sim.dynamics._problems import LinearRegressionProblem, Toy2DProblem
 from sgdnoise.sim.models.toy import SHARP_HESSIAN
@@ -74,18 +72,6 @@ I_STATS, I_MEVERY, I_MFIRST, I_LAGS = range(20, 24)
 F_ETA, F_BETA, F_TRACE, F_SCALE, F_LEVEL = range(5)
 
 
-@contextmanager
-def _threads(num_threads: int | None) -> Iterator[None]:
-    """Run numba's parallel regions with ``num_threads`` threads (capped at numba's maximum)."""
-    if num_threads is None:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -766,7 +752,7 @@ def run_chunk(ctx: _Context, k_start: int, k_stop: int) -> None:
     arrays = tuple(ctx.st[n] for n in _STATE_ORDER)
     sigma = np.ascontiguousarray(ctx.plan.sigma, dtype=np.float64)
     root = np.ascontiguousarray(ctx.plan.root, dtype=np.float64)
-    with _threads(ctx.num_threads):
+    with numba_threads(ctx.num_threads):
         if ctx.toy:
             _toy_kernel(*ctx.data, *arrays, sigma, root, ctx.ip, ctx.fpar)
         else:

@@ -386,13 +386,11 @@ def first_passage_times(
     resolved = backends.resolve(backend, supported=("numpy", "numba"))
     A, theta_star, loss_star = _least_squares(x, y)
     if resolved == "numba":
-        from sgdnoise.sim.dynamics._numba import _threads
-
         kernel = _numba_kernel()
         fp = np.empty(R, dtype=np.int64)
         theta = th0.copy()
         key0, key1 = philox.seed_key(seed)
-        with _threads(num_threads):
+        with backends.numba_threads(num_threads):
             kernel(np.ascontiguousarray(x), np.ascontiguousarray(y), A, theta_star, loss_star,
                    theta, fp, eta, level, num_steps, np.uint64(key0), np.uint64(key1),
                    replica_start, x.size)

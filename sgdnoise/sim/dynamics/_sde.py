@@ -395,11 +395,9 @@ def simulate_sde(
     code = _NOISE_CODES[noise]
     trajectory = np.full((num_records, R, n), np.nan)
     if resolved == "numba":
-        from sgdnoise.sim.dynamics._numba import _threads
-
         key0, key1 = philox.seed_key(seed)
         fp = np.empty(R, dtype=np.int64)
-        with _threads(num_threads):
+        with backends.numba_threads(num_threads):
             _numba_kernel()(theta, s, code, L0, a, kk, dt, num_steps, np.uint64(key0),
                             np.uint64(key1), replica_start, fp_mode, fp_value, rec,
                             trajectory if rec else np.empty((1, 1, n)), fp)

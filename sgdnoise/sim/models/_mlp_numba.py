@@ -29,13 +29,12 @@ float64 that would promote float32 arithmetic to float64).  Only the divergence 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numba
 import numpy as np
 
 from sgdnoise._typing import FloatArray
+from sgdnoise.backends import numba_threads
 
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -890,18 +889,6 @@ def _mean_loss_kernel(w, widths, offsets, bias, act, loss, x, T, block_size, blo
 _LOSS_BLOCK = 256
 
 
-@contextmanager
-def _threads(num_threads: int | None) -> Iterator[None]:
-    """Run numba's parallel regions with ``num_threads`` threads (capped at numba's maximum)."""
-    if num_threads is None:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def _compute_dtype(w: np.ndarray) -> type[np.floating]:
@@ -924,7 +911,7 @@ def mean_loss(spec: tuple, w: FloatArray, x: FloatArray, T: FloatArray, *,
     w = np.ascontiguousarray(w, dtype=dtype)
     n = x.shape[0]
     sums = np.empty(-(-n // _LOSS_BLOCK))
-    with _threads(num_threads):
+    with numba_threads(num_threads):
         _mean_loss_kernel(w, widths, offsets, np.int64(bias), np.int64(act), np.int64(loss), x,
                           T, np.int64(_LOSS_BLOCK), sums)
     return float(sums.sum()) / n
@@ -974,7 +961,7 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
     typed = dtype.type
     num_batches = batch_starts.size - 1
     losses = np.zeros(num_batches)
-    with _threads(num_threads):
+    with numba_threads(num_threads):
         status, index, value, loss0_out = _sgd_epoch_kernel(
             w, v, widths, offsets, np.int64(bias), np.int64(act), np.int64(loss), x, T,
             np.ascontiguousarray(batch_rows, dtype=np.int64),

@@ -102,36 +102,6 @@ def _in_dtype(a: Any, dtype: np.dtype[Any]) -> Any:
     return np.asarray(a, dtype=dtype)
 
 
-def _as_float_array_in(x: Any, name: str, dtype: Any, *,
-                       ndim: int | tuple[int, ...] | None = None) -> Any:
-    """:func:`~sgdnoise._validate.as_float_array` in ``dtype`` (float64 or float32).
-
-    float64 is exactly ``as_float_array``.  float32 rounds to float32 first and then checks
-    finiteness, so that a finite value beyond float32's range (±3.4e38) is refused too.
-    """
-    if np.dtype(dtype) == np.float64:
-        return as_float_array(x, name, ndim=ndim)
-    try:
-        with np.errstate(over="ignore"):  # out-of-range values become inf, refused below
-            arr = np.asarray(x, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real numeric array; got {type(x).__name__}") from exc
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else ndim
-        if arr.ndim not in allowed:
-            raise ValueError(
-                f"{name} must have {' or '.join(str(a) for a in allowed)} dimension(s); "
-                f"got shape {arr.shape}"
-            )
-    if arr.size and not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(
-            f"{name} contains {bad} value(s) that are not finite in {np.dtype(dtype)} (NaN, inf "
-            f"or beyond ±{float(np.finfo(dtype).max):.3g})"
-        )
-    return arr
-
-
 @dataclass(frozen=True, init=False)
 class MLP:
     r"""Multilayer perceptron with exact per-sample gradients, Hessians and layer Kronecker factors.
@@ -253,7 +223,7 @@ class MLP:
         return int(layer) % L
 
     def _check_w(self, w: Any, name: str = "w", dtype: Any = np.float64) -> FloatArray:
-        w = _as_float_array_in(w, name, dtype, ndim=1)
+        w = as_float_array(w, name, ndim=1, dtype=dtype)
         if w.size != self.num_params:
             raise ValueError(f"{name} must have D = {self.num_params} entries; got {w.size}")
         return w
@@ -317,7 +287,7 @@ class MLP:
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x: Any, dtype: Any = np.float64) -> FloatArray:
-        x = _as_float_array_in(x, "x", dtype, ndim=2)
+        x = as_float_array(x, "x", ndim=2, dtype=dtype)
         if x.shape[1] != self.widths[0] or x.shape[0] < 1:
             raise ValueError(
                 f"x must have shape (N, {self.widths[0]}) with N >= 1; got {x.shape}"
@@ -337,8 +307,8 @@ class MLP:
         layers = [w[sl].reshape(shape) for sl, shape in zip(self.layer_slices, self.layer_shapes,
                                                             strict=True)]
         x = self._check_x(x, dtype=np.float32)
-        T = _as_float_array_in(loss_targets(self.loss_name, y, x.shape[0], self.widths[-1]), "y",
-                               np.float32)
+        T = as_float_array(loss_targets(self.loss_name, y, x.shape[0], self.widths[-1]), "y",
+                           dtype=np.float32)
         return layers, x, T
 
     # ------------------------------------------------------------------ forward / backward
