@@ -286,6 +286,16 @@ def _cross_check(cfg: dict[str, dict[str, Any]]) -> None:
 
 
 # ----------------------------------------------------------------------------------- config
+def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict; a syntax error becomes a ValueError naming the file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     r"""A validated simulation configuration: five sections with every default filled in.
@@ -318,13 +328,7 @@ class RunConfig:
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> RunConfig:
         """Read and validate a TOML file."""
-        path = Path(path)
-        try:
-            with path.open("rb") as fh:
-                raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML: {exc}") from None
-        return cls.from_dict(raw)
+        return cls.from_dict(_read_toml(path))
 
     def to_dict(self) -> dict[str, Any]:
         """Nested dict of the set keys (None omitted); ``from_dict(to_dict())`` is equal."""

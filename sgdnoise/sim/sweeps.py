@@ -29,7 +29,6 @@ import os
 import shutil
 import tempfile
 import time
-import tomllib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from sgdnoise import _io
 from sgdnoise.sim.scripted import (
     SECTIONS,
     RunConfig,
+    _read_toml,
     apply_overrides,
     run_config,
     write_run_folder,
@@ -164,8 +164,7 @@ class SweepSpec:
                 path = Path(base_dir) / path
             if not path.is_file():
                 raise ValueError(f"base: no such file {str(path)!r}")
-            with path.open("rb") as fh:
-                raw = tomllib.load(fh)
+            raw = _read_toml(path)
         for section in SECTIONS:
             if section in d:
                 if not isinstance(d[section], dict):
@@ -214,12 +213,7 @@ class SweepSpec:
     def from_toml(cls, path: str | os.PathLike[str]) -> SweepSpec:
         """Read and validate a sweep file (``base`` relative to the file's folder)."""
         path = Path(path)
-        try:
-            with path.open("rb") as fh:
-                raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML: {exc}") from None
-        return cls.from_dict(raw, base_dir=path.parent)
+        return cls.from_dict(_read_toml(path), base_dir=path.parent)
 
     def overrides(self) -> list[dict[str, Any]]:
         """The overrides of every point, grid-major (grid keys in file order)."""

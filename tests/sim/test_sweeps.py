@@ -155,3 +155,12 @@ def test_output_folder_of_another_base_is_refused(tmp_path):
         run_sweep(other, out_dir=tmp_path, workers=1, processes=False)
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         run_sweep(s, out_dir=tmp_path, workers=0)
+
+
+def test_unreadable_base_file_is_a_clear_error(tmp_path):
+    (tmp_path / "base.toml").write_text("[problem\nkind = 'toy2d'\n", encoding="utf-8")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('base = "base.toml"\n[sweep]\ngrid = { "dynamics.eta" = [0.01] }\n',
+                     encoding="utf-8")
+    with pytest.raises(ValueError, match=r"base\.toml: not valid TOML"):
+        SweepSpec.from_toml(sweep)
