@@ -60,6 +60,35 @@ def best_of(fn: Callable[[], T], repeats: int = 3) -> tuple[float, T]:
     return best, result
 
 
+def interleaved_rounds(contestants: dict[str, tuple[Callable[[], Any], int]], repeats: int,
+                       unit: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Time every contestant once per round for ``repeats`` rounds; keep each one's best round.
+
+    ``contestants`` maps a name to ``(fn, work)``, ``work`` counted in ``unit`` (e.g.
+    ``"replica_steps"``).  Running every contestant once per round makes load from elsewhere hit
+    all of them alike.  Returns ``({name: {"seconds", unit, unit + "_per_s", "runs"}},
+    {name: the last result of fn})``.  Warm-up (compilation) is the caller's business.
+    """
+    runs: dict[str, list[float]] = {key: [] for key in contestants}
+    last: dict[str, Any] = {}
+    for _ in range(repeats):
+        for key, (fn, _) in contestants.items():
+            seconds, last[key] = best_of(fn, 1)
+            runs[key].append(seconds)
+    timings = {key: {"seconds": min(r), unit: contestants[key][1],
+                     f"{unit}_per_s": contestants[key][1] / min(r), "runs": r}
+               for key, r in runs.items()}
+    return timings, last
+
+
+def run_timed(main: Callable[[], int]) -> None:
+    """``sys.exit(main())``, printing the script's wall time last."""
+    start = time.perf_counter()
+    status = main()
+    print(f"({time.perf_counter() - start:.0f} s)")
+    sys.exit(status)
+
+
 def measure_gemm_rate(n: int = 2000, repeats: int = 3, *, seed: int = 0) -> float:
     """Best-of float64 GEMM rate in GFLOP/s: ``A @ B`` for n×n matrices, 2n³ flops each.
 

@@ -26,11 +26,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 import numpy as np
-from _common import Timer, best_of, blas_summary, environment, write_result
+from _common import (
+    blas_summary,
+    environment,
+    interleaved_rounds,
+    run_timed,
+    write_result,
+)
 
 from sgdnoise.sim.dynamics import LinearRegressionProblem, first_passage_times, sgd, simulate
 
@@ -108,14 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, (fn, _) in contestants.items():
         if key != "numpy":
             fn()                                       # warm-up (compilation)
-    runs: dict[str, list[float]] = {key: [] for key in contestants}
-    for _ in range(args.repeats):
-        for key, (fn, _) in contestants.items():
-            seconds, _ = best_of(fn, 1)
-            runs[key].append(seconds)
-    timings = {key: {"seconds": min(r), "replica_steps": contestants[key][1],
-                     "replica_steps_per_s": contestants[key][1] / min(r), "runs": r}
-               for key, r in runs.items()}
+    timings, _ = interleaved_rounds(contestants, args.repeats, "replica_steps")
     width = max(map(len, timings))
     for key, t in timings.items():
         print(f"  {key.ljust(width)}  {t['replica_steps_per_s']:>14,.0f} replica-steps/s")
@@ -137,7 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with Timer() as total:
-        status = main()
-    print(f"({total.seconds:.0f} s)")
-    sys.exit(status)
+    run_timed(main)

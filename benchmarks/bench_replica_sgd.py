@@ -30,12 +30,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import Timer, best_of, blas_summary, environment, write_result
+from _common import (
+    blas_summary,
+    environment,
+    interleaved_rounds,
+    run_timed,
+    write_result,
+)
 
 from sgdnoise.sim.dynamics import LinearRegressionProblem, sgd, simulate
 
@@ -127,14 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         for fn, _ in contestants.values():
             if fn is not contestants["numpy"][0]:
                 fn()                                     # warm-up (compilation)
-        runs: dict[str, list[float]] = {key: [] for key in contestants}
-        for _ in range(args.repeats):
-            for key, (fn, _) in contestants.items():
-                seconds, _ = best_of(fn, 1)
-                runs[key].append(seconds)
-        block = {key: {"seconds": min(r), "replica_steps": contestants[key][1],
-                       "replica_steps_per_s": contestants[key][1] / min(r), "runs": r}
-                 for key, r in runs.items()}
+        block, _ = interleaved_rounds(contestants, args.repeats, "replica_steps")
         timings[scheme] = block
         width = max(map(len, block))
         for key, t in block.items():
@@ -157,7 +155,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with Timer() as total:
-        status = main()
-    print(f"({total.seconds:.0f} s)")
-    sys.exit(status)
+    run_timed(main)

@@ -39,12 +39,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import Timer, best_of, environment, write_result
+from _common import environment, interleaved_rounds, run_timed, write_result
 
 from sgdnoise.sim import philox
 from sgdnoise.sim.dynamics import Toy2DProblem, langevin, simulate
@@ -196,15 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print("torch is not installed: the PyTorch-loop baseline is skipped")
     for fn, _ in contestants.values():
         fn()                                     # warm-up: compilation, allocator
-    runs: dict[str, list[float]] = {key: [] for key in contestants}
-    last: dict[str, Any] = {}
-    for _ in range(args.repeats):
-        for key, (fn, _) in contestants.items():
-            seconds, last[key] = best_of(fn, 1)
-            runs[key].append(seconds)
-    timings = {key: {"seconds": min(r), "evaluations": contestants[key][1],
-                     "evaluations_per_s": contestants[key][1] / min(r), "runs": r}
-               for key, r in runs.items()}
+    timings, last = interleaved_rounds(contestants, args.repeats, "evaluations")
     print(f"\nper-sample gradient evaluations per second, best of {args.repeats}")
     width = max(map(len, timings))
     for key, t in timings.items():
@@ -242,7 +233,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with Timer() as total:
-        status = main()
-    print(f"({total.seconds:.0f} s)")
-    sys.exit(status)
+    run_timed(main)

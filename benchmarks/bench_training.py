@@ -60,12 +60,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import Timer, best_of, blas_summary, environment, write_result
+from _common import (
+    best_of,
+    blas_summary,
+    environment,
+    run_timed,
+    write_result,
+)
 
 from sgdnoise.sim.models import MLP
 from sgdnoise.sim.models._losses import loss_targets
@@ -372,7 +377,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with Timer() as total:
-        status = main()
-    print(f"({total.seconds:.0f} s)")
-    sys.exit(status)
+    run_timed(main)
