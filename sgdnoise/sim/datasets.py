@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import io
+import math
 import numbers
 import pickle
+import pickletools
 import random
+import re
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -432,10 +437,20 @@ def mnist1d(*, num_samples: int = 5000, classes: Sequence[int] | None = None,
 # --------------------------------------------------------------------------------------------
 
 def _read_bytes(path: Path) -> bytes:
-    if path.name.endswith(".gz"):
-        with gzip.open(path, "rb") as handle:
-            return handle.read()
-    return path.read_bytes()
+    """The file's bytes, decompressed when its name ends in ``.gz``.
+
+    I/O errors (a missing or unreadable file) propagate as ``OSError``; a ``.gz`` file that is not
+    a complete gzip stream raises ``ValueError`` naming the path.
+    """
+    raw = path.read_bytes()
+    if not path.name.endswith(".gz"):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        reason = ("truncated: the compressed stream ends early" if isinstance(exc, EOFError)
+                  else str(exc))
+        raise ValueError(f"path {path}: not a valid gzip file ({reason})") from exc
 
 
 def read_idx(path: str | Path, *, ndim: int | None = None) -> Array:
@@ -462,8 +477,9 @@ def read_idx(path: str | Path, *, ndim: int | None = None) -> Array:
     Raises
     ------
     ValueError
-        If the magic number is malformed or unexpected, or the file length disagrees with the
-        sizes in its header.
+        Naming the path: the magic number is malformed or unexpected, the file length disagrees
+        with the sizes in its header (computed exactly, however large the sizes), or a ``.gz``
+        file is not a complete gzip stream.
 
     References
     ----------
@@ -492,10 +508,11 @@ def read_idx(path: str | Path, *, ndim: int | None = None) -> Array:
         raise ValueError(f"path {path}: truncated IDX header ({len(raw)} bytes < {header})")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
     dtype = _IDX_DTYPES[type_code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
+        declared = f"shape {shape}" if dims <= 8 else f"{dims} dimensions of sizes up to {max(shape)}"
         raise ValueError(
-            f"path {path}: IDX header declares shape {shape} of {dtype.name} ({expected} bytes in "
+            f"path {path}: IDX header declares {declared} of {dtype.name} ({expected} bytes in "
             f"all) but the file holds {len(raw)} bytes"
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
@@ -556,13 +573,217 @@ def _load_idx_pair(directories: Sequence[Path], split: str) -> tuple[Array, Arra
     return x, y
 
 
+# CIFAR-10 python batches are pickles. They are read by an unpickler that resolves only the few
+# globals numpy's array pickling uses, each to a checked stand-in built here: no function named by
+# the file is ever called, and numpy never sees state from the file (arrays are rebuilt from raw
+# bytes with np.frombuffer after their sizes are checked).
+
+_ARRAY_KINDS = "biufcSU"  # fixed-size numbers and strings: never Python objects
+_MAX_NDIM = 32
+
+
+class _RefusedGlobal(Exception):
+    """A pickle named a global outside the admitted set."""
+
+
+class _NdarrayClass:
+    """Stands for ``numpy.ndarray`` as the first argument of ``_reconstruct``."""
+
+    __slots__ = ()
+
+
+class _DtypeStub:
+    """``numpy.dtype(typestr, align, copy)`` plus its pickled state, resolved by :meth:`dtype`."""
+
+    __slots__ = ("_args", "_state")
+
+    def __init__(self, *args: Any) -> None:
+        if not 1 <= len(args) <= 3 or not isinstance(args[0], (str, bytes)):
+            raise ValueError(f"numpy.dtype arguments must start with a type string; got {args!r}")
+        self._args = args
+        self._state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self._state = state
+
+    def dtype(self) -> np.dtype:
+        code = self._args[0]
+        text = code.decode("latin-1") if isinstance(code, bytes) else code
+        if re.fullmatch(r"[biufcSU][0-9]{1,6}", text) is None:  # kind and size, as numpy writes
+            raise ValueError(f"dtype {text!r} is not a plain array type of numbers or strings")
+        dtype = np.dtype(text)
+        if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+            raise ValueError(f"dtype {text!r} ({dtype}) is not an array type of numbers or strings")
+        state = self._state
+        if state is None:
+            return dtype
+        if (not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4)
+                or any(part is not None for part in state[2:5])
+                or (len(state) == 9 and state[8] is not None)):
+            raise ValueError(f"dtype {text!r}: unsupported pickled state {state!r}")
+        order = state[1].decode("latin-1") if isinstance(state[1], bytes) else state[1]
+        if order in ("<", ">"):
+            return dtype.newbyteorder(order)
+        if order in ("|", "="):
+            return dtype
+        raise ValueError(f"dtype {text!r}: unknown byte order {order!r}")
+
+
+def _as_dtype(value: Any) -> np.dtype:
+    if isinstance(value, _DtypeStub):
+        return value.dtype()
+    raise ValueError(f"expected a pickled numpy dtype; got {type(value).__name__}")
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    if (not isinstance(value, tuple) or len(value) > _MAX_NDIM
+            or not all(type(n) is int and n >= 0 for n in value)):
+        raise ValueError(f"array shape must be a tuple of non-negative ints; got {value!r}")
+    return value
+
+
+def _array_from_bytes(raw: Any, dtype_value: Any, shape_value: Any, fortran: bool) -> Array:
+    dtype = _as_dtype(dtype_value)
+    shape = _shape(shape_value)
+    if not isinstance(raw, (bytes, bytearray)):
+        raise ValueError(f"array data must be raw bytes; got {type(raw).__name__}")
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if len(raw) != expected:
+        raise ValueError(f"array of shape {shape} and dtype {dtype} needs {expected} bytes of "
+                         f"data; the pickle holds {len(raw)}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+class _ArrayStub:
+    """What ``_reconstruct(ndarray, ...)`` returns; ``__setstate__`` builds the array."""
+
+    __slots__ = ("array",)
+
+    def __init__(self) -> None:
+        self.array: Array | None = None
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 5 and state[0] == 1:
+            state = state[1:]
+        if not isinstance(state, tuple) or len(state) != 4 or not isinstance(state[2], bool):
+            raise ValueError("unsupported pickled numpy array state")
+        shape, dtype, fortran, raw = state
+        self.array = _array_from_bytes(raw, dtype, shape, fortran)
+
+
+def _reconstruct(subtype: Any, shape: Any, typecode: Any) -> _ArrayStub:
+    if not isinstance(subtype, _NdarrayClass):
+        raise ValueError(f"_reconstruct may only build numpy.ndarray; got {type(subtype).__name__}")
+    return _ArrayStub()
+
+
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> Array:
+    if order not in ("C", "F", b"C", b"F"):
+        raise ValueError(f"array order must be 'C' or 'F'; got {order!r}")
+    return _array_from_bytes(buf, dtype, shape, order in ("F", b"F"))
+
+
+def _scalar(dtype: Any, raw: Any) -> Any:
+    return _array_from_bytes(raw, dtype, (), False)[()]
+
+
+def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    # How Python 3 spells bytes in a protocol-2 pickle: _codecs.encode(str, "latin1").
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise ValueError("_codecs.encode is admitted only as encode(str, 'latin1')")
+    return text.encode("latin-1")
+
+
+def _empty_bytes(*args: Any) -> bytes:
+    # How Python 3 spells b"" in a protocol-2 pickle: bytes().
+    if args:
+        raise ValueError("bytes is admitted only without arguments (the empty bytes object)")
+    return b""
+
+
+_ADMITTED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy", "ndarray"): _NdarrayClass,
+    ("numpy", "dtype"): _DtypeStub,
+    ("_codecs", "encode"): _codecs_encode,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickler for CIFAR-10 batches: only numpy arrays, numbers, bytes, str and containers."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        target = _ADMITTED_GLOBALS.get((module, name))
+        if target is None:
+            raise _RefusedGlobal(f"{module}.{name}")
+        if target is _NdarrayClass:
+            return _NdarrayClass()
+
+        # A fresh function per reference: the pickle may set attributes on what it receives
+        # (BUILD), and must not reach anything shared with other loads or the module.
+        def admitted(*args: Any) -> Any:
+            return target(*args)
+
+        return admitted
+
+
+def _resolve(value: Any) -> Any:
+    """Replace the array and dtype stand-ins in an unpickled structure by numpy objects."""
+    if isinstance(value, _ArrayStub):
+        if value.array is None:
+            raise ValueError("a pickled numpy array has no data")
+        return value.array
+    if isinstance(value, _DtypeStub):
+        return value.dtype()
+    if isinstance(value, dict):
+        return {_resolve(k): _resolve(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(_resolve(v) for v in value)
+    return value
+
+
 def _unpickle(path: Path) -> Mapping[Any, Any]:
-    with path.open("rb") as handle:
-        # CIFAR-10 batches are Python-2 pickles; only load files from a trusted source.
-        batch = pickle.load(handle, encoding="bytes")
+    """A CIFAR-10 python batch, read by :class:`_BatchUnpickler` (never by ``pickle.load``).
+
+    The opcodes are first parsed without being run (``pickletools.genops``), so that a length
+    field larger than the file is refused before anything is allocated for it.
+    """
+    raw = path.read_bytes()
+    try:
+        for _ in pickletools.genops(raw):
+            pass
+        batch = _resolve(_BatchUnpickler(io.BytesIO(raw), encoding="bytes").load())
+    except _RefusedGlobal as exc:
+        raise ValueError(
+            f"path {path}: refused to load the global {exc} from this pickle; a CIFAR-10 batch "
+            f"holds only numpy arrays, numbers, bytes, str and builtin containers, and nothing "
+            f"else is ever loaded from a data file"
+        ) from None
+    except Exception as exc:  # the bytes are untrusted: any failure is the file's
+        raise ValueError(
+            f"path {path}: not a readable CIFAR-10 python batch ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(batch, Mapping):
         raise ValueError(f"path {path}: expected a pickled dict, got {type(batch).__name__}")
     return batch
+
+
+def _numeric_array(value: Any, what: str, path: Path) -> Array:
+    """``value`` as a real numeric array, or a ``ValueError`` naming the file and the entry."""
+    try:
+        arr = np.asarray(value)
+    except (OverflowError, TypeError, ValueError) as exc:
+        raise ValueError(f"path {path}: {what} is not a numeric array ({exc})") from exc
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"path {path}: {what} must hold real numbers; got dtype {arr.dtype}")
+    return arr
 
 
 def _batch_entry(batch: Mapping[Any, Any], key: str, path: Path) -> Any:
@@ -580,8 +801,8 @@ def _load_cifar_batches(root: Path, split: str) -> tuple[Array, Array] | None:
         xs, ys = [], []
         for path in paths:
             batch = _unpickle(path)
-            data = np.asarray(_batch_entry(batch, "data", path))
-            labels = np.asarray(_batch_entry(batch, "labels", path))
+            data = _numeric_array(_batch_entry(batch, "data", path), "data", path)
+            labels = _numeric_array(_batch_entry(batch, "labels", path), "labels", path)
             if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
                 raise ValueError(
                     f"path {path}: CIFAR-10 batch must hold data (n, 3072) and n labels; got "
@@ -593,16 +814,49 @@ def _load_cifar_batches(root: Path, split: str) -> tuple[Array, Array] | None:
     return None
 
 
+def _npz_member(archive: Any, key: str, path: Path) -> Array:
+    """One array of an open ``.npz`` archive, read without pickle, as a real numeric array."""
+    try:
+        value = archive[key]
+    except Exception as exc:  # the bytes are untrusted: any failure is the file's
+        hint = ("; object arrays need pickle, which is never used on data files: store numeric "
+                "arrays" if "allow_pickle" in str(exc) else "")
+        raise ValueError(
+            f"path {path}: cannot read the array {key!r} ({type(exc).__name__}: {exc}){hint}"
+        ) from exc
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"path {path}: member {key!r} is not a .npy array")
+    if value.ndim == 0 or value.dtype.kind not in "biuf":
+        raise ValueError(
+            f"path {path}: {key} must be an array of real numbers with at least one dimension; "
+            f"got dtype {value.dtype} and shape {value.shape}"
+        )
+    return value
+
+
 def _load_npz(path: Path, split: str, name: str) -> tuple[Array, Array]:
     keys = ("x_train", "y_train") if split == "train" else ("x_test", "y_test")
-    with np.load(path, allow_pickle=False) as archive:
-        absent = [k for k in keys if k not in archive.files]
-        if absent:
+    with path.open("rb") as handle:  # I/O errors propagate; what follows parses the bytes
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except Exception as exc:  # the bytes are untrusted: any failure is the file's
             raise ValueError(
-                f"path {path}: archive lacks {absent}; expected keys x_train, y_train, x_test, "
-                f"y_test (has {archive.files})"
+                f"path {path}: not a valid .npz archive ({type(exc).__name__}: {exc})"
+            ) from exc
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"path {path}: not an .npz archive (a single .npy array); expected a zip of "
+                f"x_train, y_train, x_test, y_test as numpy.savez writes it"
             )
-        x, y = archive[keys[0]], np.asarray(archive[keys[1]]).reshape(-1)
+        with archive:
+            absent = [k for k in keys if k not in archive.files]
+            if absent:
+                raise ValueError(
+                    f"path {path}: archive lacks {absent}; expected keys x_train, y_train, "
+                    f"x_test, y_test (has {archive.files})"
+                )
+            x = _npz_member(archive, keys[0], path)
+            y = _npz_member(archive, keys[1], path).reshape(-1)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"path {path}: {keys[0]} has {x.shape[0]} rows but {keys[1]} {y.shape[0]}")
     if name == "cifar10" and x.shape[1:] == (32, 32, 3):
@@ -629,8 +883,11 @@ def load_local(name: str, root: str | Path, *, split: str = "train",
       ``test_batch`` (test) in ``root/cifar-10-batches-py`` or ``root`` — pickled dicts with
       ``b"data"`` (n, 3072) uint8, channel-major, and ``b"labels"``; otherwise
       ``root/cifar10.npz`` (keys as above; channels-last images (n, 32, 32, 3) are moved to
-      channels-first). Images are 3×32×32. The batches are unpickled: load them only from a
-      trusted source.
+      channels-first). Images are 3×32×32. The batches are Python pickles; they are read by a
+      restricted unpickler that admits only numpy arrays (of numbers or fixed-size strings),
+      numbers, bytes, str and builtin containers, and refuses any other global a file names
+      (a function, a class, a module) with a ``ValueError``: loading a batch never runs code
+      from it. ``.npz`` archives are read with ``allow_pickle=False``.
 
     Integer pixels are divided by 255 (inputs in [0, 1]); floating-point pixels in an ``.npz``
     are kept as stored. Selection happens before conversion to float64, so that only the chosen
@@ -660,8 +917,12 @@ def load_local(name: str, root: str | Path, *, split: str = "train",
         If no complete set of files is found; the message names every expected file, the
         directories searched and where to put them.
     ValueError
-        On a bad argument or a malformed file (wrong IDX magic number, sizes that disagree with
-        the header, images and labels of different lengths, labels outside 0–9).
+        On a bad argument, or on a malformed or corrupt file, naming the file and what is wrong:
+        a wrong IDX magic number, sizes that disagree with the header, a ``.gz`` file that is not
+        a complete gzip stream, an ``.npz`` that is not a zip of numeric ``.npy`` arrays (object
+        arrays are refused, never unpickled), a CIFAR-10 batch that is not a readable pickle or
+        names a global outside the admitted set, images and labels of different lengths, labels
+        outside 0–9.
 
     References
     ----------

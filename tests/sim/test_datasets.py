@@ -6,13 +6,21 @@ Keras-style npz, CIFAR-10 python pickles) and must be read back exactly.
 
 from __future__ import annotations
 
+import builtins
 import gzip
+import io
+import os
+import pathlib
 import pickle
+import pickletools
 import random
 import sys
+import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from sgdnoise.sim.data import ClassificationData
@@ -89,13 +97,66 @@ def cifar_arrays():
     return train, test
 
 
-def write_cifar_batches(directory, arrays):
+def write_cifar_batches(directory, arrays, dumps=pickle.dumps):
     directory.mkdir(parents=True, exist_ok=True)
     train, test = arrays
     named = [(f"data_batch_{i + 1}", b) for i, b in enumerate(train)] + [("test_batch", test)]
     for name, (data, labels) in named:
-        with (directory / name).open("wb") as handle:
-            pickle.dump({b"batch_label": name.encode(), b"data": data, b"labels": labels}, handle)
+        batch = {b"batch_label": name.encode(), b"data": data, b"labels": labels,
+                 b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))]}
+        (directory / name).write_bytes(dumps(batch))
+
+
+def _py2_str(data):
+    """A Python-2 ``str`` in a protocol-2 pickle: SHORT_BINSTRING or BINSTRING."""
+    if len(data) < 256:
+        return b"U" + bytes([len(data)]) + data
+    return b"T" + len(data).to_bytes(4, "little") + data
+
+
+def _py2_int(n):
+    """BININT1, BININT2 or BININT, as cPickle writes a non-negative int."""
+    if n < 256:
+        return b"K" + bytes([n])
+    if n < 65536:
+        return b"M" + n.to_bytes(2, "little")
+    return b"J" + n.to_bytes(4, "little", signed=True)
+
+
+def _py2_list(items):
+    return b"]" + (b"(" + b"".join(items) + b"e" if items else b"")      # EMPTY_LIST, APPENDS
+
+
+def py2_cifar_pickle(batch):
+    """A CIFAR-10 python batch as Python 2's cPickle (protocol 2) with numpy 1.x wrote it.
+
+    Strings are Python-2 ``str`` (BINSTRING), the uint8 image array is pickled by numpy's
+    ``__reduce__`` — ``numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), 'b')`` followed by
+    BUILD with ``(1, shape, dtype('u1'), False, raw bytes)``, the dtype as
+    ``numpy.dtype('u1', 0, 1)`` with state ``(3, '|', None, None, None, -1, -1, 0)`` — and the
+    labels are a list of ints. Memo opcodes (BINPUT), which change nothing, are left out.
+    """
+    data = batch[b"data"]
+    dtype = (b"cnumpy\ndtype\n" + _py2_str(b"u1") + _py2_int(0) + _py2_int(1) + b"\x87R"
+             + b"(" + _py2_int(3) + _py2_str(b"|") + b"NNN" + b"J\xff\xff\xff\xff" * 2
+             + _py2_int(0) + b"tb")
+    array = (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n"
+             + _py2_int(0) + b"\x85" + _py2_str(b"b") + b"\x87R"
+             + b"(" + _py2_int(1) + b"".join(_py2_int(n) for n in data.shape) + b"\x86"
+             + dtype + b"\x89" + _py2_str(data.tobytes()) + b"tb")
+    items = {
+        b"batch_label": _py2_str(batch[b"batch_label"]),
+        b"data": array,
+        b"labels": _py2_list([_py2_int(int(v)) for v in batch[b"labels"]]),
+        b"filenames": _py2_list([_py2_str(f) for f in batch[b"filenames"]]),
+    }
+    body = b"".join(_py2_str(key) + value for key, value in items.items())
+    return b"\x80\x02}(" + body + b"u."                  # PROTO 2, EMPTY_DICT, SETITEMS, STOP
+
+
+def pickled_globals(raw):
+    """The globals a protocol-2 pickle names (its GLOBAL opcodes), as ``module.name``."""
+    return {arg.replace(" ", ".") for op, arg, _ in pickletools.genops(raw) if op.name == "GLOBAL"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,6 +585,306 @@ def test_missing_cifar_files_name_every_expected_file(tmp_path):
         assert name in message
 
 
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10 batches: a restricted unpickler, never pickle.load
+# ---------------------------------------------------------------------------------------------
+
+def _labels_as_numpy_ints(batch):
+    return {**batch, b"labels": [np.int64(v) for v in batch[b"labels"]]}
+
+
+CIFAR_WRITERS = {
+    "python2-cPickle": py2_cifar_pickle,
+    "protocol-2": lambda batch: pickle.dumps(batch, protocol=2),
+    "protocol-3": lambda batch: pickle.dumps(batch, protocol=3),
+    "protocol-4": lambda batch: pickle.dumps(batch, protocol=4),
+    "protocol-5": lambda batch: pickle.dumps(batch, protocol=5),
+    "numpy-int-labels": lambda batch: pickle.dumps(_labels_as_numpy_ints(batch), protocol=2),
+    "int64-label-array": lambda batch: pickle.dumps(
+        {**batch, b"labels": np.asarray(batch[b"labels"], dtype=">i8")}, protocol=4),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(CIFAR_WRITERS))
+def test_cifar_batches_of_every_pickle_protocol_load_exactly(tmp_path, cifar_arrays, writer):
+    write_cifar_batches(tmp_path, cifar_arrays, dumps=CIFAR_WRITERS[writer])
+    train_batches, (x_test, y_test) = cifar_arrays
+    train = load_local("cifar10", tmp_path)
+    assert_array_equal(train.x, np.concatenate([b[0] for b in train_batches]) / 255.0)
+    assert_array_equal(train.y, np.concatenate([b[1] for b in train_batches]))
+    test = load_local("cifar10", tmp_path, split="test", flatten=False)
+    assert_array_equal(test.x, x_test.reshape(10, 3, 32, 32) / 255.0)
+    assert_array_equal(test.y, y_test)
+
+
+def test_a_full_size_python2_batch_names_only_numpy_globals_and_loads_exactly(tmp_path):
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 256, size=(10000, 3072), dtype=np.uint8)
+    labels = rng.integers(0, 10, 10000).tolist()
+    raw = py2_cifar_pickle({b"batch_label": b"testing batch 1 of 1", b"data": data,
+                            b"labels": labels,
+                            b"filenames": [f"f_{i}.png".encode() for i in range(10000)]})
+    assert pickled_globals(raw) == {"numpy.core.multiarray._reconstruct", "numpy.ndarray",
+                                    "numpy.dtype"}
+    reference = pickle.loads(raw, encoding="bytes")              # the test's own bytes
+    assert_array_equal(reference[b"data"], data)
+    (tmp_path / "test_batch").write_bytes(raw)
+    loaded = load_local("cifar10", tmp_path, split="test", samples_per_class=30, rng=3)
+    expected = select_classes(data.reshape(-1, 3, 32, 32), labels, samples_per_class=30, rng=3)
+    assert_array_equal(loaded.x, expected.x.reshape(300, -1) / 255.0)
+    assert_array_equal(loaded.y, expected.y)
+
+
+class _Payload:
+    """Unpickles to ``func(*args)``: what a crafted batch would run under ``pickle.load``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _touch_by_method(marker):
+    return _Payload(pathlib.Path.touch, marker)
+
+
+def _touch_by_exec(marker):
+    return _Payload(builtins.exec, f"import pathlib; pathlib.Path({str(marker)!r}).touch()")
+
+
+def _touch_by_shell(marker):
+    return _Payload(os.system, f"touch '{marker}'")
+
+
+def _valid_batch_and_touch(marker):
+    """Touches ``marker`` and then evaluates to a well-formed CIFAR-10 batch."""
+    source = (f"(__import__('pathlib').Path({str(marker)!r}).touch(), "
+              "{b'batch_label': b'testing batch 1 of 1', "
+              "b'data': __import__('numpy').zeros((10, 3072), 'uint8'), "
+              "b'labels': list(range(10)), b'filenames': []})[1]")
+    return _Payload(builtins.eval, source)
+
+
+PAYLOADS = {
+    "pathlib.Path.touch": (_touch_by_method, "Path.touch|getattr"),
+    "builtins.exec": (_touch_by_exec, "exec"),
+    "os.system": (_touch_by_shell, "system"),
+    "eval returning a valid batch": (_valid_batch_and_touch, "eval"),
+}
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize("nested", [False, True])
+@pytest.mark.parametrize("payload", sorted(PAYLOADS))
+def test_a_crafted_cifar_batch_is_refused_and_runs_nothing(tmp_path, payload, nested, protocol):
+    make, refused = PAYLOADS[payload]
+    marker = tmp_path / "marker"
+    obj = make(marker)
+    if nested:                               # hidden in an otherwise valid batch
+        obj = {b"batch_label": obj, b"data": np.zeros((10, 3072), np.uint8),
+               b"labels": list(range(10))}
+    path = tmp_path / "cifar-10-batches-py" / "test_batch"
+    path.parent.mkdir()
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    with pytest.raises(ValueError, match="refused to load the global") as info:
+        load_local("cifar10", tmp_path, split="test")
+    assert str(path) in str(info.value)
+    assert any(name in str(info.value) for name in refused.split("|"))
+    assert not marker.exists()
+
+
+def test_the_valid_batch_payload_is_live_under_plain_pickle(tmp_path):
+    # The refusal above matters: unrestricted unpickling runs the code and returns a valid batch.
+    marker = tmp_path / "marker"
+    batch = pickle.loads(pickle.dumps(_valid_batch_and_touch(marker)))      # test-owned bytes
+    assert marker.exists() and batch[b"data"].shape == (10, 3072)
+    marker.unlink()
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(_valid_batch_and_touch(marker)))
+    with pytest.raises(ValueError, match="builtins.eval"):
+        load_local("cifar10", tmp_path, split="test")
+    assert not marker.exists()
+
+
+def test_table1_refuses_a_crafted_cifar_batch_with_exit_code_2(tmp_path, capsys):
+    from sgdnoise.cli import main
+
+    marker = tmp_path / "marker"
+    directory = tmp_path / "cifar-10-batches-py"
+    directory.mkdir()
+    for i in range(1, 6):
+        (directory / f"data_batch_{i}").write_bytes(pickle.dumps(_valid_batch_and_touch(marker)))
+    code = main(["table1", "--root", str(tmp_path), "--dataset", "cifar10", "--classes", "3",
+                 "--samples-per-class", "1", "--seeds", "1", "--epochs", "1",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(directory / "data_batch_1") in err and "refused" in err
+    assert "Traceback" not in err
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# corrupt files: a ValueError naming the file and what is wrong, never a raw traceback
+# ---------------------------------------------------------------------------------------------
+
+def _gzip(raw):
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+        handle.write(raw)
+    return buffer.getvalue()
+
+
+def _corrupt_deflate(raw):
+    packed = bytearray(_gzip(raw))
+    packed[10] = 0xFF                      # first deflate block header: the reserved block type
+    return bytes(packed)
+
+
+def _idx_header(*shape, code=0x08):
+    return bytes([0, 0, code, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape)
+
+
+_IMAGES = idx_bytes(np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28))
+
+# (file name, bytes, what the message says)
+CORRUPT_IDX = {
+    "gz: not gzip": ("a-idx3-ubyte.gz", b"this is not gzip data at all", "not a valid gzip file"),
+    "gz: empty": ("a-idx3-ubyte.gz", b"", "too short for an IDX header"),
+    "gz: truncated": ("a-idx3-ubyte.gz", _gzip(_IMAGES)[:-30], "not a valid gzip file"),
+    "gz: bad deflate": ("a-idx3-ubyte.gz", _corrupt_deflate(_IMAGES),
+                        "not a valid gzip file.*invalid block type"),
+    "gz: bad crc": ("a-idx3-ubyte.gz", _gzip(_IMAGES)[:-8] + bytes(8),
+                    "not a valid gzip file.*CRC check failed"),
+    # sizes whose product is 2**64: it wraps to 0 in int64 arithmetic, so a bare header matched
+    "size wraps int64 to 0": ("a-idx4-ubyte", _idx_header(2**16, 2**16, 2**16, 2**16),
+                              r"shape \(65536, 65536, 65536, 65536\)"),
+    "size beyond 2**63": ("a-idx3-ubyte", _idx_header(2**32 - 1, 2**32 - 1, 2**32 - 1) + b"\0",
+                          "holds 17 bytes"),
+    "255 huge dims": ("a-idx-ubyte", _idx_header(*([2**32 - 1] * 255), code=0x0E),
+                      "255 dimensions of sizes up to 4294967295"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT_IDX))
+def test_read_idx_names_the_file_of_a_corrupt_idx(tmp_path, case):
+    name, raw, match = CORRUPT_IDX[case]
+    path = tmp_path / name
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match=match) as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def _npz_bytes(**arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _npz_with_corrupt_member():
+    raw = bytearray(_npz_bytes(x_train=np.arange(200, dtype=np.uint8).reshape(2, 100),
+                               y_train=np.arange(2, dtype=np.uint8)))
+    start = raw.index(b"\x93NUMPY") + 128 + 10        # inside the data of the first member
+    raw[start:start + 20] = b"\xff" * 20              # stored uncompressed: the CRC now fails
+    return bytes(raw)
+
+
+def _zip_with_raw_member():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("x_train", b"not an array")
+        archive.writestr("y_train.npy", _npy(np.arange(2, dtype=np.uint8)))
+    return buffer.getvalue()
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+_X = np.zeros((2, 28, 28), np.uint8)
+_Y = np.array([1, 2], np.uint8)
+_GOOD_NPZ = _npz_bytes(x_train=_X, y_train=_Y, x_test=_X, y_test=_Y)
+
+
+def _valid_cifar_batch(changes=None):
+    batch = {b"batch_label": b"testing batch 1 of 1", b"data": np.zeros((10, 3072), np.uint8),
+             b"labels": list(range(10)), b"filenames": []}
+    return {**batch, **(changes or {})}
+
+
+# (data set, file written under root, bytes, what the message says)
+CORRUPT_FILES = {
+    "idx gz: not gzip": ("mnist", "train-images-idx3-ubyte.gz", b"\x1f\x8b garbage",
+                         "not a valid gzip file"),
+    "idx gz: truncated": ("mnist", "train-images-idx3-ubyte.gz", _gzip(_IMAGES)[:40],
+                          "not a valid gzip file"),
+    "idx: size wraps int64": ("mnist", "train-images-idx3-ubyte",
+                              _idx_header(2**22, 2**21, 2**21), "IDX header declares"),
+    "idx: truncated data": ("mnist", "train-images-idx3-ubyte", _IMAGES[:-1], "holds"),
+    "npz: not a zip": ("mnist", "mnist.npz", b"hello, not a zip", "not a valid .npz archive"),
+    "npz: empty": ("mnist", "mnist.npz", b"", "not a valid .npz archive"),
+    "npz: truncated": ("mnist", "mnist.npz", _GOOD_NPZ[: len(_GOOD_NPZ) // 2],
+                       "not a valid .npz archive"),
+    "npz: a pickle": ("mnist", "mnist.npz", pickle.dumps({"x_train": 1}),
+                      "not a valid .npz archive"),
+    "npz: a single npy": ("mnist", "mnist.npz", _npy(_X), "not an .npz archive"),
+    "npz: missing arrays": ("mnist", "mnist.npz", _npz_bytes(x_test=_X, y_test=_Y), "lacks"),
+    "npz: object array": ("mnist", "mnist.npz",
+                          _npz_bytes(x_train=np.array([None, 1], dtype=object), y_train=_Y),
+                          "object arrays need pickle"),
+    "npz: corrupt member": ("mnist", "mnist.npz", _npz_with_corrupt_member(),
+                            "cannot read the array 'x_train'"),
+    "npz: raw member": ("mnist", "mnist.npz", _zip_with_raw_member(), "not a .npy array"),
+    "npz: strings": ("mnist", "mnist.npz", _npz_bytes(x_train=np.array(["a", "b"]), y_train=_Y),
+                     "real numbers"),
+    "npz: 0-d": ("mnist", "mnist.npz", _npz_bytes(x_train=np.array(3), y_train=_Y),
+                 "at least one dimension"),
+    "cifar: not a pickle": ("cifar10", "test_batch", b"\xff\xfe not a pickle", "not a readable CIFAR-10"),
+    "cifar: empty": ("cifar10", "test_batch", b"", "not a readable CIFAR-10"),
+    "cifar: truncated": ("cifar10", "test_batch", pickle.dumps(_valid_cifar_batch())[:5000],
+                         "not a readable CIFAR-10"),
+    "cifar: object array": ("cifar10", "test_batch", pickle.dumps(_valid_cifar_batch(
+        {b"data": np.array([[None] * 3072] * 10, dtype=object)})), "not a readable CIFAR-10"),
+    "cifar: structured dtype": ("cifar10", "test_batch", pickle.dumps(_valid_cifar_batch(
+        {b"data": np.zeros(10, dtype=[("a", "u1")])}), protocol=2), "not a readable CIFAR-10"),
+    "cifar: not a dict": ("cifar10", "test_batch", pickle.dumps([1, 2, 3]), "expected a pickled"),
+    "cifar: text data": ("cifar10", "test_batch", pickle.dumps(_valid_cifar_batch(
+        {b"data": [["x"] * 3072] * 10})), "must hold real numbers"),
+    "cifar: huge label": ("cifar10", "test_batch", pickle.dumps(_valid_cifar_batch(
+        {b"labels": [2**70] * 10})), "labels must hold real numbers"),
+    "cifar: persistent id": ("cifar10", "test_batch", b"\x80\x02X\x01\x00\x00\x00aQ.",
+                             "not a readable CIFAR-10"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT_FILES))
+def test_load_local_names_the_file_of_a_corrupt_data_file(tmp_path, case):
+    name, filename, raw, match = CORRUPT_FILES[case]
+    path = tmp_path / filename
+    path.write_bytes(raw)
+    if name == "mnist" and filename.startswith("train-images"):
+        write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([1, 2], np.uint8))
+    with pytest.raises(ValueError, match=match) as info:
+        load_local(name, tmp_path, split="test" if name == "cifar10" else "train")
+    assert str(path) in str(info.value)
+
+
+def test_table1_reports_a_corrupt_gzip_file_with_exit_code_2(tmp_path, capsys):
+    from sgdnoise.cli import main
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(_gzip(_IMAGES)[:40])
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([1, 2], np.uint8))
+    code = main(["table1", "--root", str(tmp_path), "--classes", "3", "--samples-per-class", "1",
+                 "--seeds", "1", "--epochs", "1", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(path) in err and "not a valid gzip file" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argname"),
     [
@@ -549,3 +910,37 @@ def test_load_local_rejects_a_file_as_root(tmp_path):
 
 def test_local_dataset_names():
     assert LOCAL_DATASETS == ("mnist", "fashion_mnist", "cifar10")
+
+
+_FUZZ_BATCH = _valid_cifar_batch({b"data": np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072),
+                                  b"labels": [3, 7], b"filenames": [b"a.png", b"b.png"]})
+FUZZ_FILES = {
+    "cifar10, protocol 2": ("cifar10", "test_batch", pickle.dumps(_FUZZ_BATCH, protocol=2)),
+    "cifar10, protocol 5": ("cifar10", "test_batch", pickle.dumps(_FUZZ_BATCH, protocol=5)),
+    "cifar10, python 2": ("cifar10", "test_batch", py2_cifar_pickle(_FUZZ_BATCH)),
+    "mnist, gzip": ("mnist", "t10k-images-idx3-ubyte.gz", _gzip(_IMAGES)),
+    "mnist, idx": ("mnist", "t10k-images-idx3-ubyte", _IMAGES),
+    "mnist, npz": ("mnist", "mnist.npz", _GOOD_NPZ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FUZZ_FILES))
+@given(data=st.data())
+def test_a_damaged_data_file_loads_or_raises_a_value_error(tmp_path_factory, case, data):
+    name, filename, raw = FUZZ_FILES[case]
+    damaged = bytearray(raw)
+    # Edits near either end hit the headers and pickle opcodes rather than the pixel bytes.
+    offsets = st.one_of(st.integers(0, 300), st.integers(-300, -1))
+    for offset, value in data.draw(st.lists(st.tuples(offsets, st.integers(0, 255)),
+                                            max_size=4), label="edits"):
+        damaged[offset % len(damaged)] = value
+    cut = data.draw(st.one_of(st.none(), st.integers(0, len(damaged))), label="truncate at")
+    root = tmp_path_factory.mktemp("damaged")
+    (root / filename).write_bytes(bytes(damaged[:cut]))
+    if name == "mnist" and "idx" in filename:
+        write_idx(root / "t10k-labels-idx1-ubyte", np.array([1, 2], np.uint8))
+    try:
+        loaded = load_local(name, root, split="test")
+    except ValueError:
+        return
+    assert loaded.x.dtype == np.float64 and np.all(np.isfinite(loaded.x))
