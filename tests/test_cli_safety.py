@@ -324,3 +324,15 @@ def test_broken_pipe_in_process_returns_141(monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", Closed())
     assert main(["verify", "--list"]) == 141
+
+
+def test_run_into_a_folder_another_run_is_writing_is_refused(tmp_path, config_file, capsys):
+    from sgdnoise._io import FolderLock
+
+    out = tmp_path / "out"
+    with FolderLock(tmp_path / ".out.lock", folder=out, command="sgdnoise run"):
+        assert main(["run", str(config_file), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"output folder {str(out)!r} is in use by sgdnoise run (process {os.getpid()}" in err
+    assert not out.exists() and not (tmp_path / ".out.lock").exists()
+    assert main(["run", str(config_file), "--out", str(out)]) == 0
