@@ -1,16 +1,65 @@
-"""The ``sgdnoise`` command: ``verify`` (the main job), ``table1``, ``run``, ``sweep`` and ``info``."""
+"""The ``sgdnoise`` command: ``verify`` (the main job), ``table1``, ``run``, ``sweep`` and ``info``.
+
+Every command exits with one of the codes below (the table in ``docs/cli.md``): :data:`EXIT_OK`,
+:data:`EXIT_FAILED` (claims or sweep points failed), :data:`EXIT_USAGE` (a usage,
+configuration, input or output-folder error), :data:`EXIT_DIVERGED` (the dynamics diverged),
+:data:`EXIT_INTERRUPTED` (Ctrl-C) and :data:`EXIT_BROKEN_PIPE` (the reader of standard output
+went away, as in ``sgdnoise verify --list | head -1``).  A user error is one line on standard
+error, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sgdnoise import backends
+
+if TYPE_CHECKING:
+    from sgdnoise._io import OutputLayout
+
+#: Success.
+EXIT_OK = 0
+#: Claims failed (``verify``) or sweep points failed (``sweep``).
+EXIT_FAILED = 1
+#: A usage, configuration, input or output-folder error (argparse's code as well).
+EXIT_USAGE = 2
+#: The dynamics diverged (``DivergenceError``); for ``verify`` and ``sweep``: every claim or
+#: point that failed diverged.
+EXIT_DIVERGED = 3
+#: Interrupted with Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+#: Standard output was closed by its reader (128 + SIGPIPE, as for a program killed by it).
+EXIT_BROKEN_PIPE = 141
+
+
+def _err(line: str) -> None:
+    """One line on standard error (which may itself be a closed pipe)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _diverged(exc: BaseException) -> str:
+    """``diverged: <message>`` on one line."""
+    return "diverged: " + " ".join(str(exc).split())
+
+
+def _os_error(exc: OSError, folder: object = None) -> str:
+    """An OSError as one line, naming the file and, when given, the output folder."""
+    what = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename else ""
+    if folder is not None:
+        return f"cannot write to the output folder {str(folder)!r}: {what}{where}"
+    return f"{what}{where}"
 
 
 def _format_result(r, width: int = 100) -> str:
@@ -73,9 +122,21 @@ class _Progress:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from sgdnoise._io import provenance, write_json_atomic
+    from sgdnoise._io import (
+        OutputFolderError,
+        check_output_file,
+        check_output_folder,
+        provenance,
+        write_json_atomic,
+    )
     from sgdnoise.verify.claims import default_registry
-    from sgdnoise.verify.reports import claim_files, results_payload, write_report
+    from sgdnoise.verify.reports import (
+        VERIFY_OUTPUT,
+        claim_files,
+        is_results_payload,
+        results_payload,
+        write_report,
+    )
 
     registry = default_registry()
     if args.list:
@@ -83,24 +144,32 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             print(f"{claim.id:<4} {claim.source}")
             for w in textwrap.wrap(claim.statement, width=90):
                 print(f"     {w}")
-        return 0
+        return EXIT_OK
     ids = args.only or registry.ids()
     try:
         claims = [registry.get(i) for i in ids]
         backend = backends.resolve(args.backend)
     except ValueError as exc:
         print(f"sgdnoise verify: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     out_dir = args.out if args.out is not None or args.json is not None else DEFAULT_OUT
+    try:
+        if args.json is not None:
+            check_output_file(args.json, is_results_payload, "sgdnoise verify")
+        if out_dir is not None:
+            check_output_folder(out_dir, VERIFY_OUTPUT)
+    except OutputFolderError as exc:
+        print(f"sgdnoise verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if out_dir is not None:
         out_dir = Path(out_dir)
         figures = out_dir / "figures"
         try:
             figures.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            print(f"sgdnoise verify: cannot create the output folder {str(out_dir)!r}: {exc}",
-                  file=sys.stderr)
-            return 2
+            print(f"sgdnoise verify: cannot create the output folder {str(out_dir)!r}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
     else:  # --json only: figures beside the JSON file, no report (as before --out existed)
         figures = Path(args.json).resolve().parent / "figures"
     scale = "full" if args.full else "quick"
@@ -125,8 +194,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     try:
         save("running")  # the files exist (and say what is planned) before the first claim
     except OSError as exc:
-        print(f"sgdnoise verify: cannot write the results: {exc}", file=sys.stderr)
-        return 2
+        print(f"sgdnoise verify: cannot write the results: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     progress = _Progress(len(claims), quiet=args.quiet)
     try:
         for i, claim in enumerate(claims, 1):
@@ -148,7 +217,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         done = ", ".join(r.id for r in results) or "none"
         print(f"sgdnoise verify: interrupted; the claims that finished ({done}) are in "
               f"{', '.join(map(str, paths))}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     paths = save("complete")
     n_pass = sum(r.passed for r in results)
     n_fail = len(results) - n_pass
@@ -156,10 +225,31 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if out_dir is not None:
         print(f"report: {out_dir / 'report.html'} and {out_dir / 'report.md'}")
     print(f"verify: {n_pass} passed, {n_fail} failed")
-    return 0 if n_fail == 0 else 1
+    diverged = [r for r in results if (r.error or "").startswith("DivergenceError:")]
+    for r in diverged:
+        _err(f"sgdnoise verify: {r.id} {_diverged(r.error.split(':', 1)[1])}")
+    if n_fail == 0:
+        return EXIT_OK
+    return EXIT_DIVERGED if len(diverged) == n_fail else EXIT_FAILED
+
+
+def _is_table1_result(payload: object) -> bool:
+    return isinstance(payload, dict) and isinstance(payload.get("rows"), list) \
+        and isinstance(payload.get("provenance"), dict)
+
+
+def _table1_output() -> OutputLayout:
+    """The output folder of ``table1`` (built on first use: ``_io`` is imported lazily)."""
+    from sgdnoise._io import OutputLayout
+
+    return OutputLayout(command="sgdnoise table1", marker="table1.json",
+                        recognise=_is_table1_result,
+                        files=("table1.json", "table1.md", "table1.png"))
 
 
 def _cmd_table1(args: argparse.Namespace) -> int:
+    from sgdnoise._io import check_output_folder
+    from sgdnoise.sim.training import DivergenceError
     from sgdnoise.verify.table1 import Table1Config, run_table1
 
     try:
@@ -168,19 +258,28 @@ def _cmd_table1(args: argparse.Namespace) -> int:
                               losses=tuple(args.losses), num_seeds=args.seeds,
                               num_epochs=args.epochs, top=args.top,
                               hidden=tuple(args.hidden))
+        check_output_folder(args.out, _table1_output(), protect=[args.root])
         rows = run_table1(args.root, config, out_dir=args.out, seed=args.seed,
                           backend=args.backend,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
-    except (FileNotFoundError, ValueError) as exc:
+    except DivergenceError as exc:
+        print(f"sgdnoise table1: {_diverged(exc)}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except (FileNotFoundError, ValueError) as exc:  # missing or damaged data files included
         print(f"sgdnoise table1: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"sgdnoise table1: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     print((Path(args.out) / "table1.md").read_text(encoding="utf-8"), end="")
     print(f"written to {Path(args.out).resolve()} ({len(rows)} rows)")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sgdnoise.sim.scripted import RunConfig, run_config
+    from sgdnoise._io import check_output_folder
+    from sgdnoise.sim.scripted import RUN_OUTPUT, RunConfig, run_config
+    from sgdnoise.sim.training import DivergenceError
 
     try:
         config = RunConfig.from_toml(args.config)
@@ -190,15 +289,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.seed is not None:
             overrides["run.seed"] = args.seed
         config = config.with_overrides(overrides)
-    except (OSError, ValueError) as exc:
-        print(f"sgdnoise run: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out is not None else Path("runs") / config.run["name"]
-    try:
-        record = run_config(config, out_dir=out)
+    except OSError as exc:
+        print(f"sgdnoise run: cannot read {args.config}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as exc:
         print(f"sgdnoise run: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    out = Path(args.out) if args.out is not None else Path("runs") / config.run["name"]
+    try:
+        check_output_folder(out, RUN_OUTPUT, protect=[Path(args.config).parent])
+        record = run_config(config, out_dir=out)
+    except DivergenceError as exc:
+        print(f"sgdnoise run: {_diverged(exc)}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except ValueError as exc:  # the output folder may not be used (or is locked), or the config
+        print(f"sgdnoise run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"sgdnoise run: {_os_error(exc, out)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"sgdnoise run: interrupted; nothing was written ({out} is as it was)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     s = record.summary
     print(f"sgdnoise run: {s['num_replicas']} replicas, {config.dynamics['num_steps']} steps, "
           f"backend {record.run.config['backend']}, seed {config.run['seed']}, "
@@ -207,25 +321,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if key != "num_replicas":
             print(f"  {key:<24} {value}")
     print(f"written to {record.path}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from sgdnoise.sim.sweeps import SweepSpec, run_sweep
+    from sgdnoise._io import FolderLockedError, check_output_folder
+    from sgdnoise.sim.sweeps import SWEEP_OUTPUT, SweepSpec, run_sweep
 
     try:
         spec = SweepSpec.from_toml(args.sweep)
+        check_output_folder(args.out, SWEEP_OUTPUT, protect=[Path(args.sweep).parent])
         summary = run_sweep(spec, out_dir=args.out, scheduler=args.scheduler,
                             workers=args.workers, skip_failed=args.skip_failed,
-                            progress=lambda line: print(line, flush=True))
-    except (OSError, ValueError) as exc:
+                            progress=lambda line: print(line, flush=True),
+                            warn=lambda line: _err(f"sgdnoise sweep: {line}"))
+    except FolderLockedError as exc:
         print(f"sgdnoise sweep: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"sgdnoise sweep: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"sgdnoise sweep: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"sgdnoise sweep: interrupted; finished points are kept in {args.out}; run the "
               f"same command again to resume", file=sys.stderr)
-        return 130
-    return 0 if summary["failed"] == 0 and summary["pending"] == 0 else 1
+        return EXIT_INTERRUPTED
+    if summary["failed"] == 0 and summary["pending"] == 0:
+        return EXIT_OK
+    if summary["pending"] == 0 and summary["failed"] == summary["diverged"]:
+        return EXIT_DIVERGED
+    return EXIT_FAILED
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -297,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run one simulation described by a TOML config")
     r.add_argument("config", metavar="CONFIG.toml", help="the configuration file")
     r.add_argument("--out", metavar="DIR",
-                   help="output folder (default ./runs/<run.name>); replaced if it exists")
+                   help="output folder (default ./runs/<run.name>): a new or empty folder, or "
+                        "the folder of an earlier run, which is replaced")
     r.add_argument("--backend", default=None, choices=[*backends.BACKENDS, "auto"],
                    help="override run.backend of the file")
     r.add_argument("--seed", type=int, default=None, help="override run.seed of the file")
@@ -325,16 +453,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _broken_pipe() -> int:
+    """Standard output's reader went away: send what is left to /dev/null (so the final flush
+    at exit cannot fail again) and exit quietly, as the Python documentation recommends for
+    SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # standard output is not a file descriptor (e.g. captured in a test)
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sgdnoise`` console script."""
+    """Entry point of the ``sgdnoise`` console script; returns the exit status.
+
+    Errors a user can cause never end in a traceback: whatever a command does not report itself
+    is reported here as one line on standard error with its exit code (:data:`EXIT_USAGE` for
+    an output folder that may not be used or a file-system error, :data:`EXIT_DIVERGED` for
+    ``DivergenceError``, :data:`EXIT_INTERRUPTED` for Ctrl-C, :data:`EXIT_BROKEN_PIPE` when
+    standard output is closed by its reader).
+    """
     args = build_parser().parse_args(argv)
     if getattr(args, "seed", 0) is not None and getattr(args, "seed", 0) < 0:
         print("sgdnoise: --seed must be >= 0", file=sys.stderr)
-        return 2
-    return int(args.func(args))
+        return EXIT_USAGE
+    name = f"sgdnoise {args.command}"
+    try:
+        code = int(args.func(args))
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
+    except BrokenPipeError:
+        return _broken_pipe()
+    except KeyboardInterrupt:
+        _err(f"{name}: interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        _err(f"{name}: {_os_error(exc)}")
+        return EXIT_USAGE
+    except Exception as exc:
+        from sgdnoise._io import OutputFolderError
+        from sgdnoise.sim.training import DivergenceError
+
+        if isinstance(exc, DivergenceError):
+            _err(f"{name}: {_diverged(exc)}")
+            return EXIT_DIVERGED
+        if isinstance(exc, OutputFolderError):
+            _err(f"{name}: {exc}")
+            return EXIT_USAGE
+        raise
+    return code
 
 
-__all__ = ["build_parser", "main"]
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_DIVERGED",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
 
 if __name__ == "__main__":  # pragma: no cover

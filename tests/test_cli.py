@@ -197,11 +197,11 @@ def test_verify_saves_after_each_claim_and_on_interrupt(tmp_path, monkeypatch, c
 def test_verify_replaces_stale_figures_of_the_claims_it_runs(tmp_path, monkeypatch):
     from sgdnoise.verify._registry import Claim, Outcome
 
+    _registry(monkeypatch, Claim("X1", "s", "t", lambda ctx: Outcome("p", "m", "t", True)))
+    assert main(["verify", "--quiet", "--out", str(tmp_path)]) == 0  # an earlier run
     figures = tmp_path / "figures"
-    figures.mkdir()
     (figures / "X1_old.png").write_bytes(b"old")
     (figures / "Y1_other.png").write_bytes(b"other")
-    _registry(monkeypatch, Claim("X1", "s", "t", lambda ctx: Outcome("p", "m", "t", True)))
     assert main(["verify", "--quiet", "--out", str(tmp_path)]) == 0
     assert not (figures / "X1_old.png").exists()
     assert (figures / "Y1_other.png").read_bytes() == b"other"
@@ -224,7 +224,7 @@ def test_verify_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     target = tmp_path / "taken"
     target.write_text("x")
     assert main(["verify", "--only", "A1", "--out", str(target)]) == 2
-    assert "cannot create the output folder" in capsys.readouterr().err
+    assert f"output folder {str(target)!r} is a file, not a folder" in capsys.readouterr().err
     assert target.read_text() == "x"
 
 

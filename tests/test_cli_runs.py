@@ -152,6 +152,10 @@ def test_sweep_killed_and_resumed_computes_every_point_exactly_once(tmp_path):
                            check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"12 points, {len(before)} already done" in again.stdout
+    # the killed sweep left its lock; its process is gone, so the lock is taken over
+    assert f"sgdnoise sweep: taking over the lock of sgdnoise sweep (process {proc.pid} " \
+           in again.stderr
+    assert not (out / "sweep.lock").exists()
     ran = [ln for ln in again.stdout.splitlines() if ln.startswith("[")]
     assert len(ran) == 12 - len(before)           # only the missing points ran
     assert not {ln.split()[1] for ln in ran} & set(before)

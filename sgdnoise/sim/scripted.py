@@ -21,10 +21,10 @@ import json
 import math
 import numbers
 import os
-import shutil
 import tempfile
 import time
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -515,15 +515,47 @@ class RunRecord:
     timings: dict[str, float]
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move a finished temporary folder to ``target``, replacing an older one."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}")
-        os.rename(target, old)
+#: The files of a run folder (what :func:`write_run_folder` writes).
+RUN_FILES: tuple[str, ...] = ("config.toml", "result.json", "arrays.npz")
+
+
+def _is_run_result(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("format") == RUN_FORMAT
+
+
+#: The output folder of :func:`run_config` (``sgdnoise run``): recognised by a ``result.json``
+#: whose ``format`` is :data:`RUN_FORMAT`, and holding nothing but :data:`RUN_FILES`.
+RUN_OUTPUT = _io.OutputLayout(command="sgdnoise run", marker="result.json",
+                              recognise=_is_run_result, files=RUN_FILES)
+
+
+def _lock_path(target: Path) -> Path:
+    """The lock of a run folder: a hidden file beside it (the folder itself is swapped)."""
+    return target.with_name(f".{target.name}.lock")
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Move the finished temporary folder ``tmp`` to ``target``.
+
+    ``target`` was checked by :func:`sgdnoise._io.check_output_folder` (absent, empty, or an
+    earlier run folder holding only :data:`RUN_FILES`).  An earlier one is first renamed to a
+    hidden name beside it, put back if the second rename fails, and deleted file by file once
+    the new folder is in place (:func:`sgdnoise._io.remove_own_folder`: only the files a run
+    writes).
+    """
+    if not target.exists():
         os.rename(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+    os.rename(target, old)
+    try:
         os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)  # the earlier run stays as it was
+        raise
+    if not _io.remove_own_folder(old, RUN_FILES):
+        warnings.warn(f"the earlier run was kept in {str(old)!r}: files that a run does not "
+                      f"write appeared in it while this run was being written", stacklevel=3)
 
 
 def write_run_folder(folder: str | os.PathLike[str], config: RunConfig, run: ReplicaRun,
@@ -562,7 +594,15 @@ def run_config(config: RunConfig | dict[str, Any] | str | os.PathLike[str], *,
     normalised config, every default written out), ``result.json`` (config, seed, backend,
     versions, timings, :func:`run_summary`) and ``arrays.npz`` (the arrays of the
     :class:`~sgdnoise.sim.dynamics.ReplicaRun`).  It is written to a temporary folder beside
-    it and renamed, so it is either complete or absent; an existing folder is replaced.
+    it and renamed, so it is either complete or absent.
+
+    ``out_dir`` may be a new folder, an empty one, or the folder of an earlier run (a
+    ``result.json`` of format :data:`RUN_FORMAT` and nothing but :data:`RUN_FILES`), which is
+    then replaced; anything else is refused before the simulation starts, and so are the
+    file-system root, the home folder, the current folder, the folders above it and, for a
+    configuration given as a path, the folder of that file and those above it.  While it runs,
+    the hidden file ``.<name>.lock`` beside ``out_dir`` locks the folder against a second run
+    (:class:`sgdnoise._io.FolderLock`).
 
     Parameters
     ----------
@@ -574,38 +614,59 @@ def run_config(config: RunConfig | dict[str, Any] | str | os.PathLike[str], *,
     -------
     RunRecord
 
+    Raises
+    ------
+    ValueError
+        An invalid configuration; or ``out_dir`` may not be used
+        (:class:`sgdnoise._io.OutputFolderError`, a ``ValueError``) or another run holds its
+        lock (:class:`sgdnoise._io.FolderLockedError`); the message says what is in the way.
+    DivergenceError
+        The dynamics diverged (:class:`sgdnoise.sim.training.DivergenceError`); nothing is
+        written.
+
     References
     ----------
     Spec parts B, C and D (the replica dynamics and their measurements).
     """
     t0 = time.perf_counter()
-    if isinstance(config, dict):
-        config = RunConfig.from_dict(config)
-    elif not isinstance(config, RunConfig):
+    protect = []
+    if not isinstance(config, (dict, RunConfig)):
+        protect.append(Path(config).parent)
         config = RunConfig.from_toml(config)
+    elif isinstance(config, dict):
+        config = RunConfig.from_dict(config)
+    path = None if out_dir is None else Path(out_dir)
+    if path is None:
+        return _simulate_config(config, t0)[0]
+    target = _io.check_output_folder(path, RUN_OUTPUT, protect=protect)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _io.FolderLock(_lock_path(target), folder=path, command=RUN_OUTPUT.command):
+        # again, now that no other run can write to it
+        _io.check_output_folder(path, RUN_OUTPUT, protect=protect)
+        record, timings = _simulate_config(config, t0)
+        prefix = f".{target.name}.tmp-"
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+        try:
+            tmp.chmod(0o755)
+            timings["total_s"] = time.perf_counter() - t0
+            write_run_folder(tmp, config, record.run, timings)
+            _swap_in(tmp, target)
+        except BaseException:
+            _io.remove_temp_folder(tmp, prefix)
+            raise
+    return RunRecord(path=path, config=config, run=record.run, summary=record.summary,
+                     timings=timings)
+
+
+def _simulate_config(config: RunConfig, t0: float) -> tuple[RunRecord, dict[str, float]]:
     problem = config.build_problem()
     noise = config.build_noise()
     t1 = time.perf_counter()
     run = simulate(problem, noise, **config.simulate_kwargs())
     t2 = time.perf_counter()
-    timings = {"build_s": t1 - t0, "simulate_s": t2 - t1}
-    path = None
-    if out_dir is not None:
-        path = Path(out_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        try:
-            tmp.chmod(0o755)
-            timings["total_s"] = time.perf_counter() - t0
-            write_run_folder(tmp, config, run, timings)
-            _replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    else:
-        timings["total_s"] = time.perf_counter() - t0
-    return RunRecord(path=path, config=config, run=run, summary=run_summary(run),
-                     timings=timings)
+    timings = {"build_s": t1 - t0, "simulate_s": t2 - t1, "total_s": t2 - t0}
+    return RunRecord(path=None, config=config, run=run, summary=run_summary(run),
+                     timings=timings), timings
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -705,7 +766,9 @@ def to_xarray(source: RunRecord | str | os.PathLike[str]) -> Any:
 
 __all__ = [
     "PROBLEM_KINDS",
+    "RUN_FILES",
     "RUN_FORMAT",
+    "RUN_OUTPUT",
     "SECTIONS",
     "RunConfig",
     "RunRecord",

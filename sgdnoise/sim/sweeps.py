@@ -14,7 +14,8 @@ The points are the Cartesian product of the grid with ``num_samples`` random dra
 may be absent).  Each point is identified by a hash of its overrides, so its folder
 ``OUT/points/<id>/`` keeps its name when the sweep is extended or re-run.  A point's folder is
 written to a temporary folder and renamed, so it is either complete or absent; re-running the
-sweep skips finished points and retries failed ones (unless ``skip_failed``).
+sweep skips finished points and retries failed ones (unless ``skip_failed``).  While a sweep
+runs, the file ``OUT/sweep.lock`` keeps a second sweep out of the folder.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import json
 import math
 import numbers
 import os
-import shutil
+import re
 import tempfile
 import time
 import traceback
@@ -39,6 +40,7 @@ import numpy as np
 
 from sgdnoise import _io
 from sgdnoise.sim.scripted import (
+    RUN_FILES,
     SECTIONS,
     RunConfig,
     _read_toml,
@@ -52,6 +54,46 @@ SWEEP_FORMAT = "sgdnoise-sweep/1"
 #: Distributions of ``[sweep] random``: name → [low, high] (``choice``: the list of values).
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "log_uniform", "int_uniform", "choice")
 _SWEEP_KEYS = ("grid", "random", "num_samples", "seed")
+#: The lock file of a running sweep, inside its folder (see :class:`sgdnoise._io.FolderLock`).
+LOCK_FILE = "sweep.lock"
+#: The files of a point folder ``OUT/points/<id>/``.
+POINT_FILES: tuple[str, ...] = ("point.json", "error.json", *RUN_FILES)
+_POINT_ID = re.compile(r"[0-9a-f]{12}")
+_TMP_PREFIX = ".tmp-"
+_TMP_POINT = re.compile(r"\.tmp-[0-9a-f]{12}-.+")
+
+
+def _foreign_in_points(points: Path) -> list[str]:
+    """Entries of ``OUT/points`` that a sweep does not write (see :data:`SWEEP_OUTPUT`)."""
+    foreign = []
+    for entry in points.iterdir():
+        name = entry.name
+        if entry.is_symlink():
+            foreign.append(name)
+        elif _POINT_ID.fullmatch(name) and entry.is_dir():
+            foreign += [f"{name}/{e.name}" for e in entry.iterdir()
+                        if not _io.owns_name(e, POINT_FILES)]
+        elif _TMP_POINT.fullmatch(name) and entry.is_dir():
+            continue  # a point being written, or left by a killed run
+        elif not (name in _io.SYSTEM_FILES and entry.is_file()):
+            foreign.append(name + ("/" if entry.is_dir() else ""))
+    return foreign
+
+
+def _is_sweep_summary(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("format") == SWEEP_FORMAT
+
+
+#: The sweep folder: recognised by a ``sweep.json`` of format :data:`SWEEP_FORMAT` (or, when
+#: that file has been removed, by a ``points`` folder holding only point folders), and holding
+#: nothing but ``sweep.json``, the lock and ``points/<id>/`` folders with :data:`POINT_FILES`.
+SWEEP_OUTPUT = _io.OutputLayout(
+    command="sgdnoise sweep", marker="sweep.json", recognise=_is_sweep_summary,
+    files=("sweep.json", LOCK_FILE, f"{LOCK_FILE}.takeover"), folders=("points",),
+    check_folder=_foreign_in_points, marker_optional=True,
+    transient=(LOCK_FILE, f"{LOCK_FILE}.takeover"),
+    recover="the finished points in its points/ folder are intact: delete that sweep.json and "
+            "run the same command again to rebuild it from them")
 
 
 def point_id(overrides: dict[str, Any]) -> str:
@@ -256,14 +298,42 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _remove_point(folder: Path) -> None:
+    """Delete a point folder of this sweep: its :data:`POINT_FILES`, then the folder."""
+    if folder.exists() and not _io.remove_own_folder(folder, POINT_FILES):
+        raise _io.OutputFolderError(
+            f"{str(folder)!r} holds files a sweep does not write; move them out of it and run "
+            f"the sweep again")
+
+
 def _finish_point(tmp: Path, target: Path) -> None:
     """Rename the finished temporary folder to ``target`` (a finished one there wins)."""
     if (target / "result.json").exists():
-        shutil.rmtree(tmp, ignore_errors=True)
+        _io.remove_temp_folder(tmp, _TMP_PREFIX)
         return
-    if target.exists():
-        shutil.rmtree(target)
+    _remove_point(target)  # an earlier failure of this point
     os.rename(tmp, target)
+
+
+def _error_of(folder: Path) -> tuple[str, str] | None:
+    """(error type, message) of a failed point folder, None if it has no ``error.json``."""
+    path = folder / "error.json"
+    if not path.is_file():
+        return None
+    try:
+        err = json.loads(path.read_text(encoding="utf-8"))
+        return str(err["error_type"]), str(err["message"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return "unreadable", f"{path} cannot be read"
+
+
+def _reason(error: tuple[str, str] | None) -> str:
+    """One line: ``diverged: <message>`` for a divergence, ``<type>: <message>`` otherwise."""
+    if error is None:
+        return ""
+    kind, message = error
+    first = " ".join(message.split())
+    return f"diverged: {first}" if kind == "DivergenceError" else f"{kind}: {first}"
 
 
 def _write_error(folder: Path, pid: str, overrides: dict[str, Any], exc: BaseException,
@@ -280,19 +350,21 @@ def run_point(config: dict[str, Any], overrides: dict[str, Any], pid: str,
 
     Writes ``point.json`` (id, overrides, start and end times, host, process id) and the run
     folder of :func:`~sgdnoise.sim.scripted.run_config` (``config.toml``, ``result.json``,
-    ``arrays.npz``), or ``error.json`` (type, message, traceback) if the run raised.  Returns
-    ``{"id", "status", "seconds"}`` with status ``"done"``, ``"failed"`` or ``"skipped"``
-    (already done).
+    ``arrays.npz``), or ``error.json`` (type, message, traceback) if the run raised (a
+    ``DivergenceError`` included).  Returns ``{"id", "status", "seconds", "error"}`` with
+    status ``"done"``, ``"failed"`` or ``"skipped"`` (already done) and, for a failure,
+    ``error`` = (error type, message).
     """
     import socket
 
     target = Path(points_dir) / pid
     if (target / "result.json").exists():
-        return {"id": pid, "status": "skipped", "seconds": 0.0}
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{pid}-", dir=points_dir))
+        return {"id": pid, "status": "skipped", "seconds": 0.0, "error": None}
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{pid}-", dir=points_dir))
     t0 = time.perf_counter()
     info = {"id": pid, "overrides": overrides, "started": _now(), "host": socket.gethostname(),
             "pid": os.getpid()}
+    error = None
     try:
         tmp.chmod(0o755)
         try:
@@ -300,18 +372,18 @@ def run_point(config: dict[str, Any], overrides: dict[str, Any], pid: str,
             write_run_folder(tmp, record.config, record.run, record.timings)
             status = "done"
         except Exception as exc:  # noqa: BLE001 (a failed point is recorded, the sweep goes on)
-            for child in tmp.iterdir():
+            for child in tmp.iterdir():  # tmp is this call's own temporary folder
                 child.unlink()
             _write_error(tmp, pid, overrides, exc, traceback.format_exc())
-            status = "failed"
+            status, error = "failed", (type(exc).__name__, str(exc))
         info["finished"] = _now()
         info["status"] = status
         _io.write_json_atomic(tmp / "point.json", info)
         _finish_point(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _io.remove_temp_folder(tmp, _TMP_PREFIX)
         raise
-    return {"id": pid, "status": status, "seconds": time.perf_counter() - t0}
+    return {"id": pid, "status": status, "seconds": time.perf_counter() - t0, "error": error}
 
 
 # ------------------------------------------------------------------------------------- sweep
@@ -328,14 +400,23 @@ def _base_hash(spec: SweepSpec) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def _point_entry(p: SweepPoint, status: str, error: tuple[str, str] | None) -> dict[str, Any]:
+    entry = {"id": p.id, "overrides": p.overrides, "status": status}
+    if status == "failed" and error is not None:
+        entry["error"] = _reason(error)
+    return entry
+
+
 def _write_summary(out: Path, spec: SweepSpec, points: list[SweepPoint],
-                   status: dict[str, str], state: str) -> dict[str, Any]:
+                   status: dict[str, str], state: str,
+                   errors: dict[str, tuple[str, str] | None]) -> dict[str, Any]:
     counts = {s: sum(v == s for v in status.values()) for s in ("done", "failed", "pending")}
+    diverged = sum(status[p.id] == "failed" and (errors.get(p.id) or ("",))[0] ==
+                   "DivergenceError" for p in points)
     payload = {
         "format": SWEEP_FORMAT, "state": state, "updated": _now(), "base_hash": _base_hash(spec),
-        "total": len(points), **counts, "spec": spec.to_dict(),
-        "points": [{"id": p.id, "overrides": p.overrides, "status": status[p.id]}
-                   for p in points],
+        "total": len(points), **counts, "diverged": diverged, "spec": spec.to_dict(),
+        "points": [_point_entry(p, status[p.id], errors.get(p.id)) for p in points],
         "provenance": _io.provenance(),
     }
     _io.write_json_atomic(out / "sweep.json", payload)
@@ -345,8 +426,18 @@ def _write_summary(out: Path, spec: SweepSpec, points: list[SweepPoint],
 def run_sweep(spec: SweepSpec | str | os.PathLike[str], *, out_dir: str | os.PathLike[str],
               scheduler: str | None = None, workers: int | None = None,
               processes: bool = True, client: Any = None, skip_failed: bool = False,
-              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+              progress: Callable[[str], None] | None = None,
+              warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every point of a sweep that is not done yet, on Dask, and persist each as it ends.
+
+    ``out_dir`` may be a new folder, an empty one, or the folder of an earlier run of the same
+    sweep (see :data:`SWEEP_OUTPUT`); anything else is refused before anything is written, and
+    so are the file-system root, the home folder, the current folder and the folders above it
+    (and, for a sweep given as a path, the folder of that file).  The sweep holds the lock
+    ``out_dir/sweep.lock`` while it runs (:class:`sgdnoise._io.FolderLock`): a second sweep on
+    the same folder is refused with a message naming the first, a lock left by a process of
+    this host that is no longer running is taken over, and the lock is released at the end,
+    on an error and on Ctrl-C.
 
     Parameters
     ----------
@@ -367,51 +458,95 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], *, out_dir: str | os.Pat
         Keep points that failed before as failed instead of retrying them.
     progress : callable, optional
         Called with one line of text per event (start, each finished point, end).
+    warn : callable, optional
+        Called with one line of text for a notice (a stale lock taken over); default
+        ``progress``.
 
     Returns
     -------
     dict
-        The ``sweep.json`` payload: ``total``, ``done``, ``failed``, ``pending``, ``points``.
+        The ``sweep.json`` payload: ``total``, ``done``, ``failed``, ``pending``,
+        ``diverged`` (the failed points whose run raised ``DivergenceError``), ``points``
+        (each failed one with its ``error``).
 
     Raises
     ------
     ValueError
-        ``out_dir`` holds a sweep of a different base configuration, or the spec is invalid.
+        The spec is invalid; ``out_dir`` holds a sweep of a different base configuration, is
+        not a sweep folder or may not be used (:class:`sgdnoise._io.OutputFolderError`); or
+        another sweep holds its lock (:class:`sgdnoise._io.FolderLockedError`).
     """
+    protect = []
     if not isinstance(spec, SweepSpec):
+        protect.append(Path(spec).parent)
         spec = SweepSpec.from_toml(spec)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
     say = progress or (lambda _line: None)
-    out = Path(out_dir).resolve()
+    out = _io.check_output_folder(out_dir, SWEEP_OUTPUT, protect=protect)
+    out.mkdir(parents=True, exist_ok=True)
+    with _io.FolderLock(out / LOCK_FILE, folder=out_dir, command=SWEEP_OUTPUT.command,
+                        warn=warn or say):
+        # again, now that no other sweep can write to the folder
+        _io.check_output_folder(out_dir, SWEEP_OUTPUT, protect=protect)
+        return _run_locked(spec, out, scheduler=scheduler, workers=workers,
+                           processes=processes, client=client, skip_failed=skip_failed, say=say)
+
+
+def _check_done_points(points: list[SweepPoint], points_dir: Path, out: Path) -> None:
+    """Without ``sweep.json``: every finished point must hold this sweep's configuration."""
+    for p in points:
+        result = points_dir / p.id / "result.json"
+        if not result.is_file():
+            continue
+        try:
+            stored = json.loads(result.read_text(encoding="utf-8")).get("config")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            stored = None
+        expected = json.loads(json.dumps(p.config.to_dict()))
+        if stored != expected:
+            raise ValueError(f"out_dir: {str(out)!r} has no sweep.json and its point "
+                             f"{p.id} was computed with a different configuration; use "
+                             f"another folder")
+
+
+def _run_locked(spec: SweepSpec, out: Path, *, scheduler: str | None, workers: int | None,
+                processes: bool, client: Any, skip_failed: bool,
+                say: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`run_sweep` once the folder is checked and locked."""
     points_dir = out / "points"
-    points_dir.mkdir(parents=True, exist_ok=True)
+    points_dir.mkdir(exist_ok=True)
+    points = spec.points()
     old = out / "sweep.json"
     if old.is_file():
-        previous = json.loads(old.read_text(encoding="utf-8"))
+        previous = _io.read_json(old)  # a damaged file was refused by the folder check
         if previous.get("base_hash") != _base_hash(spec):
             raise ValueError(f"out_dir: {str(out)!r} holds a sweep of a different base "
                              f"configuration; use another folder")
-    for leftover in points_dir.glob(".tmp-*"):  # from a run that was killed mid-point
-        shutil.rmtree(leftover, ignore_errors=True)
-    points = spec.points()
+    else:
+        _check_done_points(points, points_dir, out)
+    for leftover in points_dir.iterdir():  # temporary folders of a run that was killed
+        if _TMP_POINT.fullmatch(leftover.name) and leftover.is_dir():
+            _io.remove_temp_folder(leftover, _TMP_PREFIX)
     status = {p.id: _point_status(points_dir / p.id) for p in points}
+    errors = {p.id: _error_of(points_dir / p.id) for p in points if status[p.id] == "failed"}
     todo = []
     for p in points:
         if status[p.id] == "failed" and skip_failed:
             continue
         if status[p.id] != "done":
-            shutil.rmtree(points_dir / p.id, ignore_errors=True)
+            _remove_point(points_dir / p.id)
             status[p.id] = "pending"
+            errors.pop(p.id, None)
             todo.append(p)
     total = len(points)
     done0 = sum(v == "done" for v in status.values())
-    _write_summary(out, spec, points, status, "running" if todo else "complete")
+    _write_summary(out, spec, points, status, "running" if todo else "complete", errors)
     say(f"sweep: {total} points, {done0} already done, "
         f"{sum(v == 'failed' for v in status.values())} failed kept, {len(todo)} to run")
     if not todo:
-        return _write_summary(out, spec, points, status, "complete")
+        return _write_summary(out, spec, points, status, "complete", errors)
 
     from distributed import Client, LocalCluster, as_completed
 
@@ -434,39 +569,57 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], *, out_dir: str | os.Pat
             try:
                 res = fut.result()
                 state = "done" if res["status"] in ("done", "skipped") else "failed"
-                seconds = res["seconds"]
+                seconds, error = res["seconds"], res.get("error")
             except Exception as exc:  # noqa: BLE001 (the task was lost, e.g. its worker died)
-                tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{p.id}-", dir=points_dir))
+                tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{p.id}-", dir=points_dir))
                 _write_error(tmp, p.id, p.overrides, exc, traceback.format_exc())
                 _finish_point(tmp, points_dir / p.id)
-                state, seconds = "failed", 0.0
+                state, seconds, error = "failed", 0.0, (type(exc).__name__, str(exc))
             status[p.id] = state
+            if state == "failed":
+                errors[p.id] = tuple(error) if error is not None else None
             finished += 1
-            _write_summary(out, spec, points, status, "running")
+            _write_summary(out, spec, points, status, "running", errors)
             shown = " ".join(f"{k}={v}" for k, v in p.overrides.items())
-            say(f"[{finished}/{total}] {p.id} {state} ({seconds:.1f} s) {shown}")
+            why = f" {_reason(errors.get(p.id))}" if state == "failed" else ""
+            say(f"[{finished}/{total}] {p.id} {state} ({seconds:.1f} s) {shown}{why}")
     finally:
         if own_client:
             client.close()
             if cluster is not None:
                 cluster.close()
-    summary = _write_summary(out, spec, points, status, "complete")
+    summary = _write_summary(out, spec, points, status, "complete", errors)
+    diverged = f" ({summary['diverged']} of the failed diverged)" if summary["diverged"] else ""
     say(f"sweep: {summary['done']} done, {summary['failed']} failed, "
-        f"{summary['pending']} pending of {total}; results in {out}")
+        f"{summary['pending']} pending of {total}{diverged}; results in {out}")
     return summary
 
 
 def load_sweep(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``sweep.json`` of a sweep folder, with each point's status re-read from disk."""
+    """The ``sweep.json`` of a sweep folder, with each point's status (and, for a failed point,
+    its ``error``) re-read from disk; a damaged ``sweep.json`` is a ValueError naming it."""
     out = Path(out_dir)
     path = out / "sweep.json"
     if not path.is_file():
         raise ValueError(f"out_dir: {str(out)!r} is not a sweep folder (no sweep.json)")
-    payload = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        payload = _io.read_json(path)
+    except _io.OutputFolderError as exc:
+        raise ValueError(f"out_dir: {exc}; {SWEEP_OUTPUT.recover}") from None
+    if not _is_sweep_summary(payload) or not isinstance(payload.get("points"), list):
+        raise ValueError(f"out_dir: {str(path)!r} is not the summary of a sweep")
+    diverged = 0
     for p in payload["points"]:
-        p["status"] = _point_status(out / "points" / p["id"])
+        folder = out / "points" / p["id"]
+        p["status"] = _point_status(folder)
+        p.pop("error", None)
+        if p["status"] == "failed":
+            error = _error_of(folder)
+            p["error"] = _reason(error)
+            diverged += error is not None and error[0] == "DivergenceError"
     for s in ("done", "failed", "pending"):
         payload[s] = sum(p["status"] == s for p in payload["points"])
+    payload["diverged"] = diverged
     return payload
 
 
@@ -498,7 +651,10 @@ def to_dataframe(out_dir: str | os.PathLike[str]) -> Any:
 
 __all__ = [
     "DISTRIBUTIONS",
+    "LOCK_FILE",
+    "POINT_FILES",
     "SWEEP_FORMAT",
+    "SWEEP_OUTPUT",
     "SweepPoint",
     "SweepSpec",
     "load_sweep",

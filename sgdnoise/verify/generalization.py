@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from sgdnoise import _io
 from sgdnoise._io import provenance, write_json_atomic
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
@@ -823,6 +824,19 @@ def generalization_figure(result: dict[str, Any], path: str | Path) -> Path:
 # command line
 # --------------------------------------------------------------------------------------------
 
+def _is_generalization_result(payload: Any) -> bool:
+    return isinstance(payload, dict) and all(
+        k in payload for k in ("config", "provenance", "replicas", "summary"))
+
+
+#: The output folder of ``sgdnoise generalization``: recognised by a ``generalization.json``
+#: (with ``config``, ``provenance``, ``replicas`` and ``summary``), holding nothing but it and
+#: ``generalization.png``.
+GENERALIZATION_OUTPUT = _io.OutputLayout(
+    command="sgdnoise generalization", marker="generalization.json",
+    recognise=_is_generalization_result,
+    files=("generalization.json", "generalization.png"))
+
 def build_parser(prog: str = "python -m sgdnoise.verify.generalization") -> argparse.ArgumentParser:
     """Argument parser of :func:`main` (also usable as a ``sgdnoise`` subcommand)."""
     p = argparse.ArgumentParser(prog=prog, description=(
@@ -852,7 +866,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run :func:`compare_noise` from parsed arguments, print the table; exit status."""
+    """Run :func:`compare_noise` from parsed arguments, print the table; exit status.
+
+    The exit status is that of every ``sgdnoise`` command: 0 on success, 2 for an invalid
+    option or an output folder that may not be used (see
+    :data:`GENERALIZATION_OUTPUT`; the folder is checked before anything runs), 3 when the
+    training diverged (one line ``diverged: …`` on standard error), 130 on Ctrl-C.
+    """
+    from sgdnoise.sim.training import DivergenceError
+
     changes: dict[str, Any] = {"seed": args.seed}
     for attr, field in (("steps", "num_steps"), ("train_size", "train_size"),
                         ("corrupt_labels", "corrupt_labels"),
@@ -865,10 +887,23 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         config = (GeneralizationConfig.full(**changes) if args.full
                   else GeneralizationConfig(**changes))
+        _io.check_output_folder(args.out, GENERALIZATION_OUTPUT)
         result = compare_noise(config, out_dir=args.out, progress=progress)
+    except DivergenceError as exc:
+        print(f"generalization: diverged: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 3
     except (ValueError, FloatingPointError) as exc:
         print(f"generalization: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"generalization: cannot write to the output folder {str(args.out)!r}: "
+              f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("generalization: interrupted (the results are written once every variant has "
+              "run)", file=sys.stderr)
+        return 130
     print(format_table(result))
     print(f"written to {Path(args.out).resolve()} ({result['elapsed_s']:.1f} s)")
     return 0
@@ -880,6 +915,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
+    "GENERALIZATION_OUTPUT",
     "NOISE_KINDS",
     "VARIANTS",
     "GeneralizationConfig",

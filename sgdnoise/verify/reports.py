@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from sgdnoise import _io
 from sgdnoise.verify._registry import ClaimResult, _jsonable
 
 #: File types shown as figures, with their MIME types (used for the HTML ``data:`` URIs).
@@ -644,6 +645,31 @@ def render_html(results: Sequence[ClaimResult | Mapping[str, Any]], *,
 # --------------------------------------------------------------------------- files
 
 
+def is_results_payload(payload: Any) -> bool:
+    """Whether ``payload`` (parsed JSON) is a ``results.json`` of ``sgdnoise verify``: an object
+    with a ``claims`` list and a ``provenance`` object holding the ``versions``."""
+    return (isinstance(payload, dict) and isinstance(payload.get("claims"), list)
+            and isinstance(payload.get("provenance"), dict)
+            and "versions" in payload["provenance"])
+
+
+def _foreign_figures(folder: Path) -> list[str]:
+    """Entries of ``figures/`` other than images and tables (what the claims draw)."""
+    return [e.name + ("/" if e.is_dir() else "") for e in folder.iterdir()
+            if e.is_symlink() or not e.is_file()
+            or (e.suffix.lower() not in IMAGE_TYPES and e.suffix.lower() != TABLE_SUFFIX
+                and e.name not in _io.SYSTEM_FILES)]
+
+
+#: The output folder of ``sgdnoise verify --out``: recognised by a ``results.json`` (see
+#: :func:`is_results_payload`), holding nothing but ``results.json``, ``report.md``,
+#: ``report.html`` and a ``figures`` folder of images and Markdown tables.
+VERIFY_OUTPUT = _io.OutputLayout(
+    command="sgdnoise verify", marker="results.json", recognise=is_results_payload,
+    files=("results.json", "report.md", "report.html"), folders=("figures",),
+    check_folder=_foreign_figures)
+
+
 def _write_text_atomic(path: Path, text: str) -> Path:
     """Write via a temporary file in the same folder and rename; permissions follow the umask
     (``mkstemp`` alone would leave the report readable by its owner only)."""
@@ -730,7 +756,9 @@ def write_report(results: Sequence[ClaimResult | Mapping[str, Any]],
 __all__ = [
     "IMAGE_TYPES",
     "TABLE_SUFFIX",
+    "VERIFY_OUTPUT",
     "claim_files",
+    "is_results_payload",
     "render_html",
     "render_markdown",
     "results_payload",

@@ -171,13 +171,19 @@ def test_other_problems_and_noises_run(tmp_path):
     assert rec.config.build_noise().kind == "fixed" and np.isfinite(rec.run.theta).all()
 
 
-def test_existing_output_folder_is_replaced(tmp_path):
+def test_earlier_run_folder_is_replaced_but_never_a_file_it_did_not_write(tmp_path):
     out = tmp_path / "o"
     run_config(BASE, out_dir=out)
-    (out / "stale.txt").write_text("x", encoding="utf-8")
-    run_config(with_(run__seed=1), out_dir=out)
-    assert not (out / "stale.txt").exists()
+    run_config(with_(run__seed=1), out_dir=out)          # an earlier run is replaced
     assert load_run(out)["result"]["seed"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "config.toml", "result.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]   # no temp, old or lock left
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"output folder .* but also files it did not write "
+                                         r"\(notes\.txt\)"):
+        run_config(with_(run__seed=2), out_dir=out)
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert load_run(out)["result"]["seed"] == 1          # the earlier run is untouched
 
 
 def test_loaders_refuse_other_folders_and_missing_xarray(tmp_path, monkeypatch):
