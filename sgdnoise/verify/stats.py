@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import stats
 
@@ -19,7 +17,9 @@ def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) ->
              {1 + \frac{z^2}{n}}, \qquad z = \Phi^{-1}\!\left(\tfrac{1 + \text{confidence}}{2}\right).
 
     Unlike the normal (Wald) interval it stays inside [0, 1] and has a non-zero width at
-    p̂ = 0 and p̂ = 1, where the escape counts of SPEC B3 often sit.
+    p̂ = 0 and p̂ = 1, where the escape counts of SPEC B3 often sit.  Computed by
+    ``scipy.stats.binomtest(successes, trials).proportion_ci(method="wilson")``; this wrapper
+    validates the counts and returns plain floats.
 
     Parameters
     ----------
@@ -38,18 +38,16 @@ def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) ->
     J. Am. Stat. Assoc. 22 (1927) 209–212 (used for spec claim B3).
     """
     n = check_positive_int(trials, "trials")
+    if isinstance(successes, bool) or not isinstance(successes, (int, np.integer)):
+        raise ValueError(f"successes must be an integer; got {successes!r}")  # noqa: TRY004
     k = int(successes)
     if not 0 <= k <= n:
         raise ValueError(f"successes must be in [0, trials]; got {successes} of {trials}")
     c = check_positive(confidence, "confidence")
     if c >= 1.0:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
-    z = float(stats.norm.ppf(0.5 + c / 2))
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=c, method="wilson")
+    return max(0.0, float(ci.low)), min(1.0, float(ci.high))
 
 
 def z_scores(measured: FloatArray, predicted: FloatArray, standard_error: FloatArray) -> FloatArray:

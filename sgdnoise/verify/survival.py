@@ -5,6 +5,11 @@ tᵢ and a flag: either the level was reached at tᵢ (an *event*) or it was not
 (*right-censored*: the passage time is only known to exceed K).  Every estimator here uses the
 censored runs; none drops them (dropping them would bias the mean passage time downwards).
 
+The product-limit estimate comes from ``scipy.stats.ecdf`` on ``scipy.stats.CensoredData``.
+SciPy has no restricted mean survival time, and its censored exponential fit
+(``scipy.stats.expon.fit`` on ``CensoredData``) maximises the likelihood numerically, so the
+restricted mean and the closed-form MLE d/E (with its robust standard error) are written here.
+
 References
 ----------
 E. L. Kaplan, P. Meier, J. Am. Stat. Assoc. 53 (1958) 457 (product-limit estimator);
@@ -19,6 +24,7 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy import stats
 
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_positive
@@ -112,6 +118,12 @@ def kaplan_meier(times: Any, censored: Any) -> SurvivalCurve:
     with d_j events at the distinct event time t_j and n_j runs at risk just before it (runs
     censored at t_j count as at risk at t_j: events precede censoring at ties).
 
+    Ŝ is computed by ``scipy.stats.ecdf`` on ``scipy.stats.CensoredData(uncensored=…,
+    right=…)`` and kept at the event times; the counts n_j, d_j and Greenwood's standard
+    error are those behind ``ecdf(...).sf.confidence_interval(method="linear")``, whose
+    band Ŝ ± z·s.e. (clipped to [0, 1]) this standard error reproduces.  For a band with
+    better coverage near 0 and 1 use that method with ``method="log-log"``.
+
     Parameters
     ----------
     times : (R,) array
@@ -129,17 +141,16 @@ def kaplan_meier(times: Any, censored: Any) -> SurvivalCurve:
     """
     t, c = _check(times, censored)
     event_times = np.unique(t[~c])
-    n_total = t.size
-    # at risk before u: runs with time >= u
-    sorted_t = np.sort(t)
-    at_risk = n_total - np.searchsorted(sorted_t, event_times, side="left")
+    sf = stats.ecdf(stats.CensoredData(uncensored=t[~c], right=t[c])).sf
+    # scipy's step function is evaluated at every distinct time (censoring times included);
+    # the curve is reported at the event times, where it changes
+    at = np.searchsorted(sf.quantiles, event_times)
+    survival = np.asarray(sf.probabilities, dtype=np.float64)[at]
+    # at risk before u: runs with time >= u; events at u: uncensored runs with time == u
+    at_risk = (t.size - np.searchsorted(np.sort(t), event_times, side="left")).astype(np.float64)
     ev_sorted = np.sort(t[~c])
     events = (np.searchsorted(ev_sorted, event_times, side="right")
-              - np.searchsorted(ev_sorted, event_times, side="left"))
-    at_risk = at_risk.astype(np.float64)
-    events = events.astype(np.float64)
-    factor = 1.0 - events / at_risk
-    survival = np.cumprod(factor)
+              - np.searchsorted(ev_sorted, event_times, side="left")).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0)
     se = survival * np.sqrt(np.cumsum(terms))

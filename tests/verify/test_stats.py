@@ -1,10 +1,32 @@
 """Wilson intervals and z-scores used by the claims."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from sgdnoise.verify.stats import wilson_interval, z_scores
+
+
+def _wilson_closed_form(k, n, confidence=0.95):
+    """The Wilson score interval written out (the reference the scipy-based version must match)."""
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 40, 1000, 7000])
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.999])
+def test_wilson_agrees_with_the_closed_form(n, confidence):
+    for k in sorted({0, 1, n // 3, n // 2, n - 1, n} - {-1}):
+        lo, hi = wilson_interval(k, n, confidence=confidence)
+        ref_lo, ref_hi = _wilson_closed_form(k, n, confidence)
+        assert abs(lo - ref_lo) <= 1e-12 and abs(hi - ref_hi) <= 1e-12, (k, n)
+        assert isinstance(lo, float) and isinstance(hi, float)
 
 
 def test_wilson_matches_closed_form_and_scipy():
@@ -32,6 +54,7 @@ def test_wilson_coverage_by_enumeration():
 
 @pytest.mark.parametrize(("args", "name"), [
     ((5, 0), "trials"), ((-1, 10), "successes"), ((11, 10), "successes"),
+    ((2.5, 10), "successes"), ((True, 10), "successes"),
 ])
 def test_wilson_rejects_bad_counts(args, name):
     with pytest.raises(ValueError, match=name):

@@ -73,3 +73,98 @@ def test_restricted_mean_with_censoring_estimates_e_min_t_tau():
 def test_invalid_inputs_name_the_argument(times, censored, name):
     with pytest.raises(ValueError, match=name):
         exponential_rate(np.asarray(times, dtype=float), np.asarray(censored))
+
+
+# ------------------------------------------------------------------- scipy vs the written-out form
+
+
+def _kaplan_meier_reference(t, c):
+    """The product-limit estimate and Greenwood s.e. written out with numpy (the reference the
+    scipy-based :func:`kaplan_meier` must reproduce)."""
+    event_times = np.unique(t[~c])
+    at_risk = t.size - np.searchsorted(np.sort(t), event_times, side="left")
+    ev_sorted = np.sort(t[~c])
+    events = (np.searchsorted(ev_sorted, event_times, side="right")
+              - np.searchsorted(ev_sorted, event_times, side="left"))
+    at_risk, events = at_risk.astype(float), events.astype(float)
+    survival = np.cumprod(1.0 - events / at_risk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0)
+    return event_times, survival, survival * np.sqrt(np.cumsum(terms)), at_risk, events
+
+
+def _censored_samples():
+    rng = np.random.default_rng(7)
+    yield rng.integers(0, 30, 200).astype(float), rng.random(200) < 0.3      # many ties
+    t = rng.exponential(5.0, 500)
+    yield np.minimum(t, 6.0), t > 6.0                                      # censored at a horizon
+    yield rng.exponential(1.0, 50), np.zeros(50, dtype=bool)               # no censoring
+    yield np.array([1.0, 2.0, 2.0, 5.0, 2.0, 3.0, 7.0]), np.array(
+        [False, False, False, False, True, True, True])                     # a tie event/censored
+    yield np.array([3.0, 4.0]), np.array([True, True])                    # every run censored
+    yield np.array([0.0, 0.0, 1.0]), np.array([False, False, False])        # events at t = 0, S → 0
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_kaplan_meier_agrees_with_the_written_out_reference(case):
+    t, c = list(_censored_samples())[case]
+    km = kaplan_meier(t, c)
+    ref = _kaplan_meier_reference(t, c)
+    for got, want in zip(km, ref, strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [0, 1, 3])   # (2 ends at Ŝ = 0, where scipy's band is NaN)
+def test_greenwood_standard_error_reproduces_scipys_band(case):
+    from scipy import stats
+
+    t, c = list(_censored_samples())[case]
+    km = kaplan_meier(t, c)
+    sf = stats.ecdf(stats.CensoredData(uncensored=t[~c], right=t[c])).sf
+    ci = sf.confidence_interval(0.9, method="linear")
+    z = stats.norm.ppf(0.95)
+    at = np.searchsorted(sf.quantiles, km.times)
+    finite = np.isfinite(km.standard_error)
+    np.testing.assert_allclose(np.clip(km.survival - z * km.standard_error, 0, 1)[finite],
+                               ci.low.probabilities[at][finite], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.clip(km.survival + z * km.standard_error, 0, 1)[finite],
+                               ci.high.probabilities[at][finite], rtol=1e-12, atol=1e-12)
+
+
+def _restricted_mean_reference(t, c, tau):
+    """μ(τ) by brute force: the area under the reference step function, pieces added one by one."""
+    times, survival, _, n, d = _kaplan_meier_reference(t, c)
+    area, last, level, var_terms = 0.0, 0.0, 1.0, []
+    for tj, s, nj, dj in zip(times, survival, n, d, strict=True):
+        if tj > tau:
+            break
+        area += level * (tj - last)
+        last, level = tj, s
+        var_terms.append((tj, dj / (nj * (nj - dj)) if nj > dj else 0.0))
+    area += level * (tau - last)
+    var = 0.0
+    for tj, w in var_terms:   # A_j = ∫_{t_j}^τ Ŝ, integrated piece by piece
+        A, lo, lev = 0.0, tj, None
+        for tk, s in zip(times, survival, strict=True):
+            if tk < tj:
+                continue
+            if lev is not None:
+                A += lev * (min(tk, tau) - lo)
+                lo = min(tk, tau)
+            lev = s
+            if tk >= tau:
+                break
+        A += lev * (tau - lo) if lo < tau else 0.0
+        var += A * A * w
+    return area, var
+
+
+@pytest.mark.parametrize("case", [0, 1, 3])
+def test_restricted_mean_agrees_with_a_brute_force_area(case):
+    t, c = list(_censored_samples())[case]
+    tau = float(t.max())
+    rm = restricted_mean(t, c, tau=tau)
+    area, var = _restricted_mean_reference(t, c, tau)
+    assert rm.mean == pytest.approx(area, rel=1e-12)
+    assert rm.standard_error == pytest.approx(math.sqrt(var), rel=1e-10)
