@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,40 +81,53 @@ DEFAULT_OUT = "sgdnoise-results"
 
 
 class _Progress:
-    """One line per claim on stderr: ``[3/11] B3 … done in 12.3 s (pass)``.
+    """One line per claim on stderr, ``[3/11] B3 … done in 12.3 s (pass)``, and a bar for long ones.
 
     The start of the line is written (and flushed) when the claim starts, the rest when it ends,
-    so a log shows which claim is running without a line per second.
+    so a log shows which claim is running without a line per second.  A claim that reports its
+    parts (:meth:`RunContext.report <sgdnoise.verify.RunContext.report>`) gets a bar below that
+    line from :func:`sgdnoise._progress.progress_bar`: only on a terminal, never with ``quiet``.
     """
 
-    #: Seconds between two progress lines of one claim (the last part is always shown).
-    EVERY = 5.0
-
-    def __init__(self, total: int, *, quiet: bool) -> None:
+    def __init__(self, total: int, *, quiet: bool, bars: bool | None = None) -> None:
         self.total, self.quiet = total, quiet
-        self.claim_id, self.opened, self.last = "", False, 0.0
+        self.bars = False if quiet else bars
+        self.claim_id, self.bar, self.drawn = "", None, False
 
     def start(self, i: int, claim_id: str) -> None:
-        self.claim_id, self.opened, self.last = claim_id, False, time.monotonic()
+        self.claim_id, self.bar, self.drawn = claim_id, None, False
         if not self.quiet:
             print(f"[{i}/{self.total}] {claim_id} … ", end="", file=sys.stderr, flush=True)
 
     def part(self, done: int, total: int, what: str) -> None:
-        """A long claim's progress: ``    B3  ########----  8/20 data draws``, at most every 5 s."""
-        now = time.monotonic()
-        if self.quiet or (now - self.last < self.EVERY and done < total):
+        """A long claim's progress: ``    B3   40%|████      | 8/20 data draws [00:04<00:06]``."""
+        if self.quiet:
             return
-        if not self.opened:
-            print(file=sys.stderr)
-            self.opened = True
-        filled = round(20 * done / max(total, 1))
-        bar = "#" * filled + "-" * (20 - filled)
-        print(f"    {self.claim_id:<4} {bar}  {done}/{total} {what}", file=sys.stderr, flush=True)
-        self.last = now
+        if self.bar is None:
+            from sgdnoise._progress import progress_bar, stderr_is_terminal
+
+            self.drawn = stderr_is_terminal() if self.bars is None else self.bars
+            if self.drawn:
+                print(file=sys.stderr, flush=True)   # the bar goes below "[i/n] ID … "
+            label = what.replace("{", "{{").replace("}", "}}")
+            self.bar = progress_bar(
+                total, desc=f"    {self.claim_id:<4}", enabled=self.drawn,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + label
+                           + " [{elapsed}<{remaining}]")
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        """Erase a bar left open (the claim was interrupted)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def done(self, seconds: float, verdict: str) -> None:
+        self.close()
         if not self.quiet:
-            lead = f"    {self.claim_id:<4} " if self.opened else ""
+            lead = f"    {self.claim_id:<4} " if self.drawn else ""
             print(f"{lead}done in {seconds:.1f} s ({verdict})", file=sys.stderr, flush=True)
 
 
@@ -211,6 +223,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             if i < len(claims):
                 save("running")
     except KeyboardInterrupt:
+        progress.close()
         if not args.quiet:
             print(file=sys.stderr)
         paths = save("interrupted")
@@ -401,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the results JSON to PATH; without --out only this file is "
                         "written, with the figures in a folder 'figures' beside it")
     v.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress lines on stderr")
+                   help="no progress lines or bars on stderr (bars are only drawn on a "
+                        "terminal)")
     v.set_defaults(func=_cmd_verify)
     t = sub.add_parser("table1", help="the paper's Table-1 protocol on local MNIST-style files")
     t.add_argument("--root", required=True, help="folder with the data files (IDX, npz, ...)")

@@ -236,29 +236,57 @@ def _long_claim(ctx):
     return Outcome("p", "m", "t", True)
 
 
-def test_verify_prints_progress_of_long_claims(tmp_path, monkeypatch, capsys):
-    from sgdnoise import cli
+def _on_a_terminal(monkeypatch):
+    """Make :mod:`sgdnoise._progress` see a terminal (pytest captures stderr) and draw every
+    update (tqdm redraws at most every 0.1 s by default)."""
+    from sgdnoise import _progress
+
+    real = _progress.progress_bar
+    monkeypatch.setattr(_progress, "stderr_is_terminal", lambda stream=None: True)
+    monkeypatch.setattr(_progress, "progress_bar",
+                        lambda *args, **kwargs: real(*args, mininterval=0, **kwargs))
+
+
+def test_verify_draws_a_bar_for_long_claims_on_a_terminal(tmp_path, monkeypatch, capsys):
     from sgdnoise.verify._registry import Claim
 
     _registry(monkeypatch, Claim("X1", "s", "statement", _long_claim))
-    monkeypatch.setattr(cli._Progress, "EVERY", 0.0)   # every report, not every 5 s
+    _on_a_terminal(monkeypatch)
     assert main(["verify", "--out", str(tmp_path)]) == 0
-    err = capsys.readouterr().err.splitlines()
-    assert err[0] == "[1/1] X1 … "
-    assert err[1:4] == [f"    X1   {'#' * n}{'-' * (20 - n)}  {k}/3 parts"
-                        for k, n in ((1, 7), (2, 13), (3, 20))]
-    assert re.fullmatch(r"    X1   done in \d+\.\d s \(pass\)", err[4])
+    err = capsys.readouterr().err
+    lines = err.split("\n")
+    assert lines[0] == "[1/1] X1 … "                    # the bar starts on its own line
+    frames = [f for f in re.split(r"[\r\n]", err) if "parts [" in f]
+    assert frames and frames[-1].startswith("    X1   100%|")
+    assert "3/3 parts [" in frames[-1]
+    assert re.search(r"\r    X1   done in \d+\.\d s \(pass\)\n$", err)   # after the erased bar
 
 
-def test_verify_progress_is_throttled_and_quiet_silences_it(tmp_path, monkeypatch, capsys):
+def test_verify_draws_no_bar_off_a_terminal_and_quiet_silences_it(tmp_path, monkeypatch, capsys):
     from sgdnoise.verify._registry import Claim
 
     _registry(monkeypatch, Claim("X1", "s", "statement", _long_claim))
     assert main(["verify", "--out", str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err
-    assert "1/3 parts" not in err and "3/3 parts" in err   # within 5 s only the last part
+    assert "parts" not in err and "\r" not in err              # a log: one line per claim
+    assert re.fullmatch(r"\[1/1\] X1 … done in \d+\.\d s \(pass\)\n", err)
+    _on_a_terminal(monkeypatch)
     assert main(["verify", "--quiet", "--out", str(tmp_path / "b")]) == 0
-    assert "parts" not in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+
+
+def test_verify_closes_the_bar_of_an_interrupted_claim(tmp_path, monkeypatch, capsys):
+    from sgdnoise.verify._registry import Claim
+
+    def interrupted(ctx):
+        ctx.report(1, 3, "parts")
+        raise KeyboardInterrupt
+
+    _registry(monkeypatch, Claim("X1", "s", "statement", interrupted))
+    _on_a_terminal(monkeypatch)
+    assert main(["verify", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "1/3 parts" in err and "interrupted" in err
 
 
 def test_claim_check_passes_progress_to_the_run():

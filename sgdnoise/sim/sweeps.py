@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from sgdnoise import _io
+from sgdnoise._progress import progress_bar
 from sgdnoise.sim.scripted import (
     RUN_FILES,
     SECTIONS,
@@ -427,7 +428,8 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], *, out_dir: str | os.Pat
               scheduler: str | None = None, workers: int | None = None,
               processes: bool = True, client: Any = None, skip_failed: bool = False,
               progress: Callable[[str], None] | None = None,
-              warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+              warn: Callable[[str], None] | None = None,
+              bar: bool | None = None) -> dict[str, Any]:
     """Run every point of a sweep that is not done yet, on Dask, and persist each as it ends.
 
     ``out_dir`` may be a new folder, an empty one, or the folder of an earlier run of the same
@@ -461,6 +463,10 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], *, out_dir: str | os.Pat
     warn : callable, optional
         Called with one line of text for a notice (a stale lock taken over); default
         ``progress``.
+    bar : bool or None
+        A progress bar over the points to run, on standard error: None (default) draws it only
+        when standard error is a terminal, True always, False never.  The ``progress`` lines
+        are written around it without tearing it.
 
     Returns
     -------
@@ -491,7 +497,8 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], *, out_dir: str | os.Pat
         # again, now that no other sweep can write to the folder
         _io.check_output_folder(out_dir, SWEEP_OUTPUT, protect=protect)
         return _run_locked(spec, out, scheduler=scheduler, workers=workers,
-                           processes=processes, client=client, skip_failed=skip_failed, say=say)
+                           processes=processes, client=client, skip_failed=skip_failed, say=say,
+                           bar=bar)
 
 
 def _check_done_points(points: list[SweepPoint], points_dir: Path, out: Path) -> None:
@@ -513,7 +520,7 @@ def _check_done_points(points: list[SweepPoint], points_dir: Path, out: Path) ->
 
 def _run_locked(spec: SweepSpec, out: Path, *, scheduler: str | None, workers: int | None,
                 processes: bool, client: Any, skip_failed: bool,
-                say: Callable[[str], None]) -> dict[str, Any]:
+                say: Callable[[str], None], bar: bool | None = None) -> dict[str, Any]:
     """:func:`run_sweep` once the folder is checked and locked."""
     points_dir = out / "points"
     points_dir.mkdir(exist_ok=True)
@@ -560,6 +567,7 @@ def _run_locked(spec: SweepSpec, out: Path, *, scheduler: str | None, workers: i
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
                                    dashboard_address=None)
             client = Client(cluster)
+    meter = progress_bar(len(todo), desc="sweep", unit="point", enabled=bar)
     try:
         futures = {client.submit(run_point, p.config.to_dict(), p.overrides, p.id,
                                  str(points_dir), pure=False): p for p in todo}
@@ -582,8 +590,11 @@ def _run_locked(spec: SweepSpec, out: Path, *, scheduler: str | None, workers: i
             _write_summary(out, spec, points, status, "running", errors)
             shown = " ".join(f"{k}={v}" for k, v in p.overrides.items())
             why = f" {_reason(errors.get(p.id))}" if state == "failed" else ""
-            say(f"[{finished}/{total}] {p.id} {state} ({seconds:.1f} s) {shown}{why}")
+            meter.update()
+            with meter.external_write_mode():
+                say(f"[{finished}/{total}] {p.id} {state} ({seconds:.1f} s) {shown}{why}")
     finally:
+        meter.close()
         if own_client:
             client.close()
             if cluster is not None:

@@ -50,6 +50,7 @@ import scipy.linalg
 
 from sgdnoise import _io
 from sgdnoise._io import provenance, write_json_atomic
+from sgdnoise._progress import progress_bar
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
 from sgdnoise.sim.datasets import digits
@@ -627,7 +628,8 @@ def _measure(model: MLP, w: FloatArray, data: tuple[Any, ...], config: Generaliz
 
 def compare_noise(config: GeneralizationConfig = GeneralizationConfig(), *,
                   out_dir: str | Path | None = None,
-                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[str], None] | None = None,
+                  bar: bool | None = None) -> dict[str, Any]:
     r"""GD, SGD and GLD variants from one GD warm start on digits: accuracy and flatness.
 
     Protocol per replica r (seed sequence (seed, 1, r)): initialise the MLP, train it by
@@ -649,6 +651,9 @@ def compare_noise(config: GeneralizationConfig = GeneralizationConfig(), *,
         atomically) and ``generalization.png``.
     progress : callable, optional
         Called with one line of text per finished stage.
+    bar : bool or None
+        A progress bar over the variant runs (replicas × variants) on standard error: None
+        (default) draws it only when standard error is a terminal, True always, False never.
 
     Returns
     -------
@@ -673,36 +678,46 @@ def compare_noise(config: GeneralizationConfig = GeneralizationConfig(), *,
                 bias=config.bias)
     D = model.num_params
     replicas: list[dict[str, Any]] = []
-    for r in range(config.num_seeds):
-        root = [config.seed, 1, r]
-        w_init = model.init(np.random.default_rng(np.random.SeedSequence([*root, 0])))
-        w0, warm_steps, warm_loss = _warm_start(model, w_init, x, y, config)
-        hvp0 = lambda v, w0=w0: model.hvp(w0, x, y, v)
-        v_start = np.random.default_rng(np.random.SeedSequence([*root, 1])).standard_normal(D)
-        top0 = lanczos_top(hvp0, v_start, num_iters=config.lanczos_iters)
-        G0 = model.per_sample_gradients(w0, x, y)
-        trace0 = sgd_noise_trace(G0, config.B)
-        sigma2 = trace0 / D
-        warm = {"steps": warm_steps, "train_loss": warm_loss,
-                "train_accuracy": _accuracy(model, w0, x, y),
-                "test_accuracy": _accuracy(model, w0, x_test, y_test),
-                "top_eigenvalue": top0.lam, "sgd_noise_trace": trace0}
-        say(f"replica {r}: warm start {warm_steps} GD steps, train loss {warm_loss:.4f}, "
-            f"test accuracy {warm['test_accuracy']:.4f}, Tr Σ̂ = {trace0:.4g}")
-        results: dict[str, Any] = {}
-        for name in config.variants:
-            t0 = time.perf_counter()
-            rng = np.random.default_rng(np.random.SeedSequence([*root, 2, VARIANTS.index(name)]))
-            w, extra = _run_variant(name, model, w0, data, config, rng, sigma2, top0.v)
-            metrics = _measure(model, w, data, config, [*root, 3], top0.v)
-            metrics["weight_distance"] = float(np.linalg.norm(w - w0))
-            metrics.update(extra)
-            metrics["seconds"] = time.perf_counter() - t0
-            results[name] = metrics
-            say(f"replica {r}: {name:<8} test acc {metrics['test_accuracy']:.4f}  "
-                f"λ_max {metrics['top_eigenvalue']:.4g}  Tr H {metrics['trace_H']:.4g}  "
-                f"({metrics['seconds']:.1f} s)")
-        replicas.append({"seed": root, "warm_start": warm, "variants": results})
+    meter = progress_bar(config.num_seeds * len(config.variants), desc="generalization",
+                         unit="run", enabled=bar)
+
+    def log(line: str) -> None:
+        with meter.external_write_mode():
+            say(line)
+
+    with meter:
+        for r in range(config.num_seeds):
+            root = [config.seed, 1, r]
+            w_init = model.init(np.random.default_rng(np.random.SeedSequence([*root, 0])))
+            w0, warm_steps, warm_loss = _warm_start(model, w_init, x, y, config)
+            hvp0 = lambda v, w0=w0: model.hvp(w0, x, y, v)
+            v_start = np.random.default_rng(np.random.SeedSequence([*root, 1])).standard_normal(D)
+            top0 = lanczos_top(hvp0, v_start, num_iters=config.lanczos_iters)
+            G0 = model.per_sample_gradients(w0, x, y)
+            trace0 = sgd_noise_trace(G0, config.B)
+            sigma2 = trace0 / D
+            warm = {"steps": warm_steps, "train_loss": warm_loss,
+                    "train_accuracy": _accuracy(model, w0, x, y),
+                    "test_accuracy": _accuracy(model, w0, x_test, y_test),
+                    "top_eigenvalue": top0.lam, "sgd_noise_trace": trace0}
+            log(f"replica {r}: warm start {warm_steps} GD steps, train loss {warm_loss:.4f}, "
+                f"test accuracy {warm['test_accuracy']:.4f}, Tr Σ̂ = {trace0:.4g}")
+            results: dict[str, Any] = {}
+            for name in config.variants:
+                t0 = time.perf_counter()
+                rng = np.random.default_rng(
+                    np.random.SeedSequence([*root, 2, VARIANTS.index(name)]))
+                w, extra = _run_variant(name, model, w0, data, config, rng, sigma2, top0.v)
+                metrics = _measure(model, w, data, config, [*root, 3], top0.v)
+                metrics["weight_distance"] = float(np.linalg.norm(w - w0))
+                metrics.update(extra)
+                metrics["seconds"] = time.perf_counter() - t0
+                results[name] = metrics
+                meter.update()
+                log(f"replica {r}: {name:<8} test acc {metrics['test_accuracy']:.4f}  "
+                    f"λ_max {metrics['top_eigenvalue']:.4g}  Tr H {metrics['trace_H']:.4g}  "
+                    f"({metrics['seconds']:.1f} s)")
+            replicas.append({"seed": root, "warm_start": warm, "variants": results})
     payload = {
         "config": asdict(config),
         "seed": config.seed,
@@ -862,7 +877,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="SGD batch size B")
     p.add_argument("--full", action="store_true",
                    help="larger setting: 1000 samples, 3000 steps, 4 seeds")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress lines or bar on stderr (the bar is only drawn on a "
+                        "terminal)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -884,11 +901,12 @@ def run_from_args(args: argparse.Namespace) -> int:
         if value is not None:
             changes[field] = tuple(value) if field == "variants" else value
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    bar = False if args.quiet else None     # a bar only on a terminal, never with --quiet
     try:
         config = (GeneralizationConfig.full(**changes) if args.full
                   else GeneralizationConfig(**changes))
         _io.check_output_folder(args.out, GENERALIZATION_OUTPUT)
-        result = compare_noise(config, out_dir=args.out, progress=progress)
+        result = compare_noise(config, out_dir=args.out, progress=progress, bar=bar)
     except DivergenceError as exc:
         print(f"generalization: diverged: {' '.join(str(exc).split())}", file=sys.stderr)
         return 3

@@ -91,6 +91,18 @@ def test_invalid_sweep_names_the_key(sweep, message):
         spec(**sweep)
 
 
+def test_sweep_bar_counts_the_points_only_where_asked(tmp_path, capsys):
+    s = spec(grid={"dynamics.eta": [0.01, 0.02]})
+    lines = []
+    run_sweep(s, out_dir=tmp_path / "a", workers=1, processes=False, progress=lines.append,
+              bar=True)
+    err = capsys.readouterr().err
+    assert "sweep" in err and "0/2 [" in err and err.endswith("\r")  # drawn, then erased
+    assert sum(ln.startswith("[") for ln in lines) == 2               # the lines are unchanged
+    run_sweep(s, out_dir=tmp_path / "b", workers=1, processes=False)  # default: not a terminal
+    assert capsys.readouterr().err == ""
+
+
 def test_sweep_runs_records_failures_and_resumes(tmp_path):
     # η = 1e12 (η λ_max ≫ 2) overflows θ to inf within 50 steps: DivergenceError, recorded with its
     # traceback, while the other points complete

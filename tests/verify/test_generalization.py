@@ -183,6 +183,17 @@ def test_command_line_prints_table(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--train-size", "1"]) == 2
 
 
+def test_bar_counts_the_variant_runs_where_asked_and_keeps_the_lines(tmp_path, capsys):
+    config = GeneralizationConfig(**{**TINY, "num_seeds": 1, "variants": ("gd", "sgd")})
+    lines = []
+    compare_noise(config, progress=lines.append, bar=True)
+    err = capsys.readouterr().err
+    assert "generalization" in err and "0/2 [" in err and err.endswith("\r")
+    assert len(lines) == 3                                   # warm start + one per variant
+    compare_noise(config, progress=lines.append)            # default: only on a terminal
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(("field", "value"), [
     ("hidden", (0,)),
     ("train_size", 1),
