@@ -10,13 +10,15 @@ from sgdnoise.sim.dynamics import (
     ModelProblem,
     QuadraticProblem,
     Toy2DProblem,
-    gd,
+    indicators,
     langevin,
+    paper_variant,
     sgd,
     simulate,
     structured_covariance,
+    toy_sharp_minimum,
 )
-from sgdnoise.sim.models import Toy2D, toy_data
+from sgdnoise.sim.models import toy_data
 from sgdnoise.sim.models.clipped import ClippedReluNetwork, halfplane_data
 from sgdnoise.verify._registry import Claim, Outcome, RunContext
 from sgdnoise.verify.stats import wilson_interval, z_scores
@@ -28,15 +30,17 @@ ROUNDOFF = 1e-10
 #: structures and times; with ~25 comparisons a 4σ bound has a false-alarm rate of about 2e-3.
 B1_Z_MAX = 4.0
 
-#: B3: the noise structures of the paper's Fig. 2, in parameter form at matched trace.
-B3_VARIANTS: dict[str, tuple[str, dict]] = {
-    "GD": ("gd", {}),
-    "GLD const": ("const", {}),
-    "GLD diag": ("diag", {}),
-    "GLD full (leading)": ("full", {}),
-    "GLD Hessian": ("hessian", {}),
-    "GLD eigvec1": ("eigvec1", {}),
-    "SGD (B=1, rescaled)": ("sgd", {}),
+#: B3: the noise structures of the paper's Fig. 2, in parameter form at matched trace: the name
+#: shown in results and figures → the paper's name (:func:`~sgdnoise.sim.dynamics.paper_variant`:
+#: "GLD leading" with all eigenpairs is langevin("full"), B = 1 with replacement).
+B3_VARIANTS: dict[str, str] = {
+    "GD": "GD",
+    "GLD const": "GLD const",
+    "GLD diag": "GLD diag",
+    "GLD full (leading)": "GLD leading",
+    "GLD Hessian": "GLD Hessian",
+    "GLD eigvec1": "GLD 1st eigvec",
+    "SGD (B=1, rescaled)": "SGD",
 }
 B3_ETA = 0.005
 B3_STEPS = 500
@@ -169,39 +173,12 @@ def _run_b2(ctx: RunContext) -> Outcome:
 
 
 # ---------------------------------------------------------------------------------------- B3
-def _b3_noise(kind: str):
-    if kind == "gd":
-        return gd()
-    if kind == "sgd":
-        return sgd(1, scheme="replacement")
-    return langevin(kind)
-
-
-def sharp_minimum(x: np.ndarray, *, num_steps: int = 4000) -> np.ndarray:
-    """The sharp minimum near (1, 1) of the toy with data x, by gradient descent from (1, 1)."""
-    model = Toy2D(x)
-    w = np.array(B3_START, dtype=np.float64)
-    for _ in range(num_steps):
-        w = w - B3_ETA * model.gradient(w)
-    return w
-
-
 def b3_indicators(x: np.ndarray) -> dict[str, float]:
     """Tr(H S) at the sharp minimum for each variant of :data:`B3_VARIANTS` (Tr S = 0.01)."""
-    model = Toy2D(x)
-    w = sharp_minimum(x)
-    G = model.per_sample_gradients(w)
-    Sigma1 = (G - G.mean(axis=0)).T @ (G - G.mean(axis=0)) / G.shape[0]
-    H = model.hessian(w)
-    out = {}
-    for name, (kind, _) in B3_VARIANTS.items():
-        if kind == "gd":
-            out[name] = 0.0
-            continue
-        struct = "full" if kind == "sgd" else kind
-        S = structured_covariance(struct, Sigma1, H, trace=B3_NOISE_TRACE)
-        out[name] = float(np.trace(H @ S))
-    return out
+    problem = Toy2DProblem(x)
+    ind = indicators(problem, list(B3_VARIANTS.values()), trace=B3_NOISE_TRACE,
+                     at=toy_sharp_minimum(problem, eta=B3_ETA))
+    return {name: ind[paper] for name, paper in B3_VARIANTS.items()}
 
 
 def run_b3(ctx: RunContext, *, num_draws: int | None = None, replicas_per_draw: int | None = None
@@ -217,8 +194,8 @@ def run_b3(ctx: RunContext, *, num_draws: int | None = None, replicas_per_draw: 
         for name, value in b3_indicators(x).items():
             indicator[name].append(value)
         # Common random numbers: every variant of a draw reads the same Philox streams.
-        for name, (kind, _) in B3_VARIANTS.items():
-            run = simulate(Toy2DProblem(x), _b3_noise(kind), eta=B3_ETA, num_steps=B3_STEPS,
+        for name, paper in B3_VARIANTS.items():
+            run = simulate(Toy2DProblem(x), paper_variant(paper), eta=B3_ETA, num_steps=B3_STEPS,
                            num_replicas=reps, seed=_engine_seed(ctx, 3, d),
                            theta0=np.array(B3_START), form="parameter",
                            noise_trace=B3_NOISE_TRACE,
@@ -361,5 +338,4 @@ CLAIMS_B: tuple[Claim, ...] = (
           _run_b4),
 )
 
-__all__ = ["B3_VARIANTS", "CLAIMS_B", "b1_case", "b3_indicators", "run_b3", "run_b4",
-           "sharp_minimum"]
+__all__ = ["B3_VARIANTS", "CLAIMS_B", "b1_case", "b3_indicators", "run_b3", "run_b4"]

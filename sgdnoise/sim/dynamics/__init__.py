@@ -10,7 +10,10 @@ r"""Replica-parallel dynamics: GD, SGD and structured Langevin noise on many rep
 :func:`langevin` (``const``, ``dynamic``, ``diag``, ``full``, ``leading``, ``hessian``,
 ``eigvec1``, ``fixed``; see :func:`structured_covariance`) — on a problem:
 :class:`LinearRegressionProblem`, :class:`Toy2DProblem` (spec B3), :class:`QuadraticProblem` or
-:class:`ModelProblem` (any model with per-sample gradients).  Replica r draws its random numbers
+:class:`ModelProblem` (any model with per-sample gradients).  :func:`paper_variant` builds a
+noise model by the name a paper gives it ("GLD leading"…), :func:`indicators` gives the escape
+indicator Tr(HΣ) of each variant at a point, and :func:`toy_sharp_minimum` the toy's sharp
+minimum.  Replica r draws its random numbers
 from its own Philox streams (:mod:`sgdnoise.sim.philox`), so the numpy reference, the Numba
 kernels and CuPy compute the same trajectories.  Results come back as a :class:`ReplicaRun`.
 
@@ -27,13 +30,23 @@ from sgdnoise.sim.dynamics._engine import (
     ReplicaRun,
     simulate,
 )
-from sgdnoise.sim.dynamics._noise import NOISE_NAMES, NoiseModel, gd, langevin, sgd
+from sgdnoise.sim.dynamics._indicators import NoiseIndicators, indicators
+from sgdnoise.sim.dynamics._noise import (
+    NOISE_NAMES,
+    PAPER_VARIANTS,
+    NoiseModel,
+    gd,
+    langevin,
+    paper_variant,
+    sgd,
+)
 from sgdnoise.sim.dynamics._passage import PassageTimes, first_passage_times
 from sgdnoise.sim.dynamics._problems import (
     LinearRegressionProblem,
     ModelProblem,
     QuadraticProblem,
     Toy2DProblem,
+    toy_sharp_minimum,
 )
 from sgdnoise.sim.dynamics._sde import (
     SDE_NOISES,
@@ -59,9 +72,11 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "NOISE_NAMES",
     "NUMBA_LINEAR_KINDS",
+    "PAPER_VARIANTS",
     "SDE_NOISES",
     "LinearRegressionProblem",
     "ModelProblem",
+    "NoiseIndicators",
     "NoiseModel",
     "PassageTimes",
     "QuadraticProblem",
@@ -73,12 +88,15 @@ __all__ = [
     "eigen_factors",
     "first_passage_times",
     "gd",
+    "indicators",
     "langevin",
     "minibatch_gradient_covariance",
     "minibatch_scale",
+    "paper_variant",
     "sgd",
     "simulate",
     "simulate_sde",
     "structured_covariance",
     "top_weights",
+    "toy_sharp_minimum",
 ]

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from sgdnoise._typing import Array, FloatArray
-from sgdnoise._validate import as_float_array, check_square
+from sgdnoise._validate import (
+    as_float_array,
+    check_positive,
+    check_positive_int,
+    check_square,
+)
 from sgdnoise.sim.models.toy import FLAT_HESSIAN, SHARP_HESSIAN, Toy2D
 
 _C = float(np.cos(np.pi / 4))
@@ -216,8 +221,69 @@ class Toy2DProblem:
         th, single = _as_stack(theta, 2)
         return _unstack(_ToyDevice(self, np).loss(th), single)
 
+    def sharp_minimum(self, *, eta: float = 0.005, num_steps: int = 4000) -> FloatArray:
+        """The sharp minimum near (1, 1) of this toy: :func:`toy_sharp_minimum` of its data."""
+        return toy_sharp_minimum(self.model, eta=eta, num_steps=num_steps)
+
     def _device(self, xp: ModuleType) -> _ToyDevice:
         return _ToyDevice(self, xp)
+
+
+def toy_sharp_minimum(x: Any, *, eta: float = 0.005, num_steps: int = 4000,
+                      gradient_tol: float = 1e-8) -> FloatArray:
+    r"""The sharp minimum near (1, 1) of the B3 toy on data x: the end of GD started at (1, 1).
+
+    .. math:: w_{j+1} = w_j - \eta\,\nabla L(w_j),\qquad w_0 = (1, 1),\qquad
+              w^* = w_{\text{num\_steps}}
+
+    When every sample is on the sharp branch there (as for the data of
+    :func:`~sgdnoise.sim.models.toy_data`, whose points are within a few 10⁻² of 0), L is the
+    mean of quadratics with the common Hessian h₁ (eigenvalues 200 and 20), so GD contracts by
+    at least 1 − 20η per step and converges to the closed form w* = (1, 1) + x̄ (to round-off).  The
+    iteration, not the closed form, is what is returned: it also covers data with samples on
+    the flat branch near (1, 1).  Spec claim B3 evaluates its indicators Tr(HS) here (see
+    :func:`~sgdnoise.sim.dynamics.indicators`).
+
+    Parameters
+    ----------
+    x : (N, 2) array, Toy2D or Toy2DProblem
+        The toy's data (see :func:`~sgdnoise.sim.models.toy_data`).
+    eta : float
+        GD step, 0 < η < 2/200 (stable in the sharp basin); default that of B3, 0.005.
+    num_steps : int
+        GD steps (default 4000: converged to round-off for η = 0.005).
+    gradient_tol : float
+        ‖∇L(w*)‖ must end below this, else a ValueError says GD has not converged.
+
+    Returns
+    -------
+    (2,) float64 array
+
+    References
+    ----------
+    Zhu, Wu, Yu, Wu & Ma, ICML 2019 (arXiv:1803.00195), Fig. 2; spec claim B3.
+    """
+    if isinstance(x, Toy2DProblem):
+        model = x.model
+    elif isinstance(x, Toy2D):
+        model = x
+    else:
+        model = Toy2D(as_float_array(x, "x", ndim=2))
+    eta = check_positive(eta, "eta")
+    if eta >= 2.0 / 200.0:
+        raise ValueError(f"eta must be < 2/200 = 0.01 (GD is unstable in the sharp basin); "
+                         f"got {eta}")
+    num_steps = check_positive_int(num_steps, "num_steps")
+    gradient_tol = check_positive(gradient_tol, "gradient_tol")
+    w = np.ones(2)
+    for _ in range(num_steps):
+        w = w - eta * model.gradient(w)
+    norm = float(np.linalg.norm(model.gradient(w)))
+    if not norm <= gradient_tol:
+        raise ValueError(f"num_steps: GD from (1, 1) has not converged after {num_steps} steps "
+                         f"(|grad L| = {norm:.3g} > gradient_tol = {gradient_tol:g}); raise "
+                         f"num_steps or eta")
+    return w
 
 
 class _ToyDevice:
@@ -542,4 +608,5 @@ class _ModelDevice:
 
 PROBLEM_TYPES = (LinearRegressionProblem, Toy2DProblem, QuadraticProblem, ModelProblem)
 
-__all__ = ["LinearRegressionProblem", "ModelProblem", "QuadraticProblem", "Toy2DProblem"]
+__all__ = ["LinearRegressionProblem", "ModelProblem", "QuadraticProblem", "Toy2DProblem",
+           "toy_sharp_minimum"]
