@@ -31,6 +31,12 @@ Pass ``psd=False`` to include indefinite members, e.g. for the lower Loewner sid
         H, M = hessian_moments(h)
         assert loewner_sandwich(H, M).lower >= -1e-12
 
+Real curvature: :func:`mlp_networks` draws small MLPs trained for a few SGD epochs (shrinking
+towards few and narrow layers, few samples and short training), and :func:`network_hessians`
+and :func:`network_layer_factors` hand over their exact per-sample Hessians and layer
+Kronecker factors.  Whole-model Hessians of a net with a hidden layer are indefinite; pass
+``psd=True`` for the PSD layer blocks of ReLU/linear nets with a convex loss.
+
 References
 ----------
 Spec "Random families for property tests"; Zhang, Yang & Tu, arXiv:2602.05600.
@@ -38,13 +44,15 @@ Spec "Random families for property tests"; Zhang, Yang & Tu, arXiv:2602.05600.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from hypothesis import reject
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from sgdnoise._typing import FloatArray
+from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
 from sgdnoise.sim.families import (
     MAX_DECADES,
@@ -59,6 +67,7 @@ from sgdnoise.sim.families import (
     symmetric_hessians,
     window_breaking_family,
 )
+from sgdnoise.sim.models import MLP
 from sgdnoise.theory import haar_orthogonal, kronecker_hessians
 
 #: Per-sample Hessian families whose members are all PSD.
@@ -444,6 +453,332 @@ def window_breaking_families(*, side: str = "below", min_dim: int = 2, max_dim: 
 
 
 # ----------------------------------------------------------------------------------------------
+# real curvature: small trained MLPs
+# ----------------------------------------------------------------------------------------------
+
+#: Hidden activations drawn by :func:`mlp_networks` (a shrunk example has the first).
+NETWORK_ACTIVATIONS: tuple[str, ...] = ("relu", "identity", "tanh", "gelu", "sigmoid")
+#: Losses drawn by :func:`mlp_networks` (a shrunk example has the first).
+NETWORK_LOSSES: tuple[str, ...] = ("cross_entropy", "mse", "softmax_mse")
+#: Data sources of :func:`mlp_networks`: a Gaussian mixture
+#: (:func:`sgdnoise.sim.data.gaussian_mixture`) or a class-balanced subset of scikit-learn's
+#: digits with its 8×8 images averaged over 2×2 blocks (16 features in [0, 1], centred).
+NETWORK_DATA: tuple[str, ...] = ("mixture", "digits")
+#: Activations and losses whose layer blocks G_p ⊗ a_p a_pᵀ are PSD: piecewise-linear
+#: activations (no φ″ term in the Hessian backpropagation) and a convex loss in the logits.
+PSD_ACTIVATIONS: tuple[str, ...] = ("relu", "identity")
+PSD_LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedNetwork:
+    r"""A small MLP after a few SGD epochs, with its data: what :func:`mlp_networks` draws.
+
+    Attributes
+    ----------
+    model : sgdnoise.sim.MLP
+    w : (D,) array
+        Weights after training.
+    x : (N, d_0) array
+        Training inputs.
+    y : (N,) int array or (N, d_L) float array
+        Labels (``cross_entropy``, ``softmax_mse``) or one-hot targets (``mse``).
+    data : str
+        Data source, one of :data:`NETWORK_DATA`.
+    num_epochs : int
+        SGD epochs run from the initialisation (0: the network at initialisation).
+    seed : int
+        Seed of the data draw, the initialisation and the minibatches.
+
+    References
+    ----------
+    Spec part A ("Dense-layer structure", "Random families"); Zhang, Yang & Tu,
+    arXiv:2602.05600.
+    """
+
+    model: MLP
+    w: FloatArray
+    x: FloatArray
+    y: Any
+    data: str
+    num_epochs: int
+    seed: int
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """The one-line summary in Hypothesis' reports (not every weight)."""
+        printer.text(repr(self))
+
+    def __repr__(self) -> str:
+        m = self.model
+        return (f"TrainedNetwork(widths={m.widths}, activation={m.activation!r}, "
+                f"loss={m.loss_name!r}, bias={m.bias}, data={self.data!r}, "
+                f"N={self.x.shape[0]}, num_epochs={self.num_epochs}, seed={self.seed})")
+
+    @property
+    def num_samples(self) -> int:
+        """N."""
+        return int(self.x.shape[0])
+
+    def per_sample_hessians(self) -> FloatArray:
+        """Whole-model per-sample Hessians h_p = ∇²ℓ_p(w), shape (N, D, D) (exact)."""
+        return self.model.per_sample_hessians(self.w, self.x, self.y)
+
+    def per_sample_gradients(self) -> FloatArray:
+        """Per-sample gradients g_p, shape (N, D)."""
+        return self.model.per_sample_gradients(self.w, self.x, self.y)
+
+    def layer_factors(self, layer: int | str) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Exact per-sample Kronecker factors (G, a, δ) of one dense layer (``MLP.layer_factors``)."""
+        return self.model.layer_factors(self.w, self.x, self.y, layer)
+
+
+def _pooled_digits(N: int, num_classes: int, rng: np.random.Generator
+                   ) -> tuple[FloatArray, IntArray]:
+    """N digits of the first ``num_classes`` classes (balanced, drawn), 2×2-pooled and centred."""
+    from sgdnoise.sim.datasets import digits
+
+    per_class = -(-N // num_classes)
+    d = digits(classes=list(range(num_classes)), samples_per_class=per_class, rng=rng,
+               standardize=False)
+    pick = rng.permutation(d.x.shape[0])[:N]
+    x = d.x[pick].reshape(N, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(N, 16)
+    return x - x.mean(axis=0), np.asarray(d.y[pick], dtype=np.int64)
+
+
+def _check_names(value: Any, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty tuple of names; got {value!r}")
+    for v in value:
+        check_choice(v, name, allowed)
+    return tuple(value)
+
+
+def mlp_networks(*, max_hidden_layers: int = 2, max_width: int = 4, min_samples: int = 2,
+                 max_samples: int = 32, max_epochs: int = 3, max_classes: int = 3,
+                 max_input: int = 4, activations: tuple[str, ...] = NETWORK_ACTIVATIONS,
+                 losses: tuple[str, ...] = NETWORK_LOSSES,
+                 data: tuple[str, ...] = NETWORK_DATA, bias: bool | None = None,
+                 eta: float = 0.1, batch_size: int = 8,
+                 clip_norm: float | None = 5.0) -> SearchStrategy[TrainedNetwork]:
+    r"""Small MLPs trained for a few SGD epochs: real per-sample curvature, cheap to compute.
+
+    Draws, in this order (so that Hypothesis shrinks towards small nets, few samples and short
+    training, then towards the first activation, loss and data source): the number of hidden
+    layers (0 … ``max_hidden_layers``; 0 is softmax/linear regression), each hidden width
+    (1 … ``max_width``), N (``min_samples`` … ``max_samples``), the epochs (0 …
+    ``max_epochs``), the number of classes (2 … ``max_classes``), the activation, the loss,
+    the bias flag (unless fixed), the data source, the input dimension of the mixture
+    (1 … ``max_input``; digits have 16 pooled features) and a seed.  Then it draws the data
+    (:data:`NETWORK_DATA`), initialises the MLP (:meth:`sgdnoise.sim.MLP.init`) and trains it
+    with :func:`sgdnoise.sim.train` (numpy backend, constant η, random reshuffling with
+    batches of min(``batch_size``, N), last partial batch kept, gradients clipped at norm
+    ``clip_norm`` as in the paper's protocol), all from that seed; the rare run that still
+    diverges is rejected (Hypothesis draws another).  With
+    ``loss="mse"`` the targets are the one-hot labels; the other losses take the labels.
+
+    Parameters
+    ----------
+    max_hidden_layers : int
+        Upper bound on the number of hidden layers (≥ 0).
+    max_width : int
+        Upper bound on each hidden width (≥ 1).
+    min_samples, max_samples : int
+        Bounds on N (2 ≤ min_samples ≤ max_samples).
+    max_epochs : int
+        Upper bound on the SGD epochs (≥ 0).
+    max_classes : int
+        Upper bound on the number of classes, i.e. outputs (2 … 10).
+    max_input : int
+        Upper bound on the input dimension of the Gaussian-mixture data (≥ 1).
+    activations, losses, data : tuple of str
+        Subsets of :data:`NETWORK_ACTIVATIONS`, :data:`NETWORK_LOSSES`, :data:`NETWORK_DATA`.
+    bias : bool or None
+        Fix the bias flag, or draw it (None).
+    eta : float
+        SGD learning rate.
+    batch_size : int
+        SGD batch size (capped at N).
+    clip_norm : float or None
+        Clip each minibatch gradient to this norm (None: no clipping).
+
+    Returns
+    -------
+    strategy of TrainedNetwork
+
+    Examples
+    --------
+    A property of every trained ReLU network's layer blocks (see
+    :func:`network_layer_factors` for the factors alone)::
+
+        @given(net=mlp_networks(activations=("relu",)))
+        def test_layer_block_is_psd(net):
+            G, a, _ = net.layer_factors(0)
+            assert np.linalg.eigvalsh(G).min() >= -1e-12 * max(1.0, np.abs(G).max())
+
+    References
+    ----------
+    Spec part A ("Dense-layer structure", "Random families"); Zhang, Yang & Tu,
+    arXiv:2602.05600.
+    """
+    if isinstance(max_hidden_layers, bool) or not isinstance(max_hidden_layers, int) \
+            or max_hidden_layers < 0:
+        raise ValueError(f"max_hidden_layers must be an integer >= 0; got {max_hidden_layers!r}")
+    max_width = check_positive_int(max_width, "max_width")
+    n_lo, n_hi = _check_bounds(min_samples, max_samples, "min_samples", "max_samples", minimum=2)
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
+        raise ValueError(f"max_epochs must be an integer >= 0; got {max_epochs!r}")
+    max_classes = check_positive_int(max_classes, "max_classes", minimum=2)
+    if max_classes > 10:
+        raise ValueError(f"max_classes must be <= 10; got {max_classes}")
+    max_input = check_positive_int(max_input, "max_input")
+    acts = _check_names(activations, "activations", NETWORK_ACTIVATIONS)
+    loss_pool = _check_names(losses, "losses", NETWORK_LOSSES)
+    sources = _check_names(data, "data", NETWORK_DATA)
+    if bias is not None and not isinstance(bias, (bool, np.bool_)):
+        raise ValueError(f"bias must be True, False or None; got {bias!r}")
+    eta = check_positive(eta, "eta")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if clip_norm is not None:
+        clip_norm = check_positive(clip_norm, "clip_norm")
+
+    @st.composite
+    def draw_network(draw: st.DrawFn) -> TrainedNetwork:
+        from sgdnoise.sim.data import gaussian_mixture
+        from sgdnoise.sim.training import DivergenceError, TrainConfig, train
+
+        num_hidden = draw(st.integers(0, max_hidden_layers), label="hidden layers")
+        hidden = [draw(st.integers(1, max_width), label="width") for _ in range(num_hidden)]
+        N = draw(st.integers(n_lo, n_hi), label="N")
+        epochs = draw(st.integers(0, max_epochs), label="epochs")
+        classes = draw(st.integers(2, max_classes), label="classes")
+        activation = draw(st.sampled_from(acts), label="activation")
+        loss = draw(st.sampled_from(loss_pool), label="loss")
+        with_bias = draw(st.booleans(), label="bias") if bias is None else bool(bias)
+        source = draw(st.sampled_from(sources), label="data")
+        d_in = draw(st.integers(1, max_input), label="input dimension") \
+            if source == "mixture" else 16
+        seed = draw(_SEEDS, label="seed")
+        rng = np.random.default_rng(seed)
+        if source == "mixture":
+            ds = gaussian_mixture(N, d_in, classes, rng=rng)
+            x, labels = ds.x, np.asarray(ds.y, dtype=np.int64)
+        else:
+            x, labels = _pooled_digits(N, classes, rng)
+        y = np.eye(classes)[labels] if loss == "mse" else labels
+        model = MLP((x.shape[1], *hidden, classes), activation=activation, loss=loss,
+                    bias=with_bias)
+        w = model.init(rng)
+        if epochs:
+            config = TrainConfig(eta=eta, batch_size=min(batch_size, N), num_epochs=epochs,
+                                 drop_last=False, clip_norm=clip_norm,
+                                 seed=int(rng.integers(2**32)))
+            try:
+                w = train(model, w, x, y, config).w
+            except DivergenceError:
+                reject()      # not a network anyone would analyse; Hypothesis draws another
+        return TrainedNetwork(model=model, w=w, x=x, y=y, data=source, num_epochs=epochs,
+                              seed=seed)
+
+    return draw_network()
+
+
+def network_layer_factors(*, psd: bool = False, **network_options: Any
+                          ) -> SearchStrategy[tuple[FloatArray, FloatArray, FloatArray]]:
+    r"""Exact per-sample Kronecker factors (G, a, δ) of one layer of a trained MLP.
+
+    A network from :func:`mlp_networks` (``network_options`` are its bounds), then a layer of
+    it (shrinking towards the first), then :meth:`sgdnoise.sim.MLP.layer_factors`: the layer's
+    diagonal Hessian block is h_p = G_p ⊗ a_p a_pᵀ and its per-sample gradient g_p = δ_p ⊗ a_p
+    (``sgdnoise.theory.kronecker_hessians`` and ``kronecker_layer_moments`` take them as they
+    are).  The same triple as :func:`kronecker_factors`, but with the curvature of a real net.
+
+    Parameters
+    ----------
+    psd : bool
+        Restrict to :data:`PSD_ACTIVATIONS` and :data:`PSD_LOSSES`, where every G_p (hence every
+        layer block h_p) is positive semi-definite: with a piecewise-linear activation
+        G_l = D_l W_{l+1}ᵀ G_{l+1} W_{l+1} D_l has no φ″ term, and the loss Hessian in the
+        logits is PSD (softmax: diag(q) − qqᵀ; MSE: I).  Softmax-then-MSE and smooth
+        activations give indefinite G_p.
+    **network_options
+        Bounds of :func:`mlp_networks`.
+
+    Returns
+    -------
+    strategy of (G (N, out, out), a (N, in), delta (N, out)) tuples
+
+    References
+    ----------
+    Spec part A, "Dense-layer structure"; Botev, Ritter & Barber, ICML 2017 (Hessian
+    backpropagation); Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    networks = mlp_networks(**_psd_options(psd, network_options))
+
+    @st.composite
+    def draw_factors(draw: st.DrawFn) -> tuple[FloatArray, FloatArray, FloatArray]:
+        net = draw(networks, label="network")
+        layer = draw(st.integers(0, net.model.num_layers - 1), label="layer")
+        return net.layer_factors(layer)
+
+    return draw_factors()
+
+
+def network_hessians(*, block: str = "model", psd: bool = False, **network_options: Any
+                     ) -> SearchStrategy[FloatArray]:
+    r"""Exact per-sample Hessians (N, D, D) of a trained MLP: the whole model or one layer block.
+
+    ``block="model"``: h_p = ∇²ℓ_p(w) over all D parameters (``MLP.per_sample_hessians``).
+    With a hidden layer these are indefinite for every activation and loss: the cross-layer
+    blocks carry the residual term Σ_k (∂ℓ/∂z_k) ∇²z_k, which is non-zero even for ReLU
+    (z is bilinear in the weights of two layers).  ``block="layer"``: the diagonal block
+    G_p ⊗ a_p a_pᵀ of a drawn layer (``kronecker_hessians`` of :func:`network_layer_factors`).
+
+    Parameters
+    ----------
+    block : {"model", "layer"}
+    psd : bool
+        Only PSD members: for ``"layer"`` the activations and losses of
+        :func:`network_layer_factors` with ``psd=True``; for ``"model"`` also no hidden layer
+        (softmax or linear regression, h_p = Λ_p ⊗ x_p x_pᵀ).
+    **network_options
+        Bounds of :func:`mlp_networks` (keep N·D² small: the default bounds give D ≤ 92).
+
+    Returns
+    -------
+    strategy of (N, D, D) float64 arrays
+
+    References
+    ----------
+    Spec part A (objects h_p, "Dense-layer structure"); Pearlmutter, Neural Computation 6
+    (1994) (exact per-sample Hessians); Zhang, Yang & Tu, arXiv:2602.05600.
+    """
+    block = check_choice(block, "block", ("model", "layer"))
+    if block == "layer":
+        return network_layer_factors(psd=psd, **network_options).map(
+            lambda f: kronecker_hessians(f[0], f[1]))
+    options = _psd_options(psd, network_options)
+    if psd:
+        options["max_hidden_layers"] = 0
+    return mlp_networks(**options).map(lambda net: net.per_sample_hessians())
+
+
+def _psd_options(psd: bool, options: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(psd, (bool, np.bool_)):
+        raise ValueError(f"psd must be True or False; got {psd!r}")  # noqa: TRY004
+    options = dict(options)
+    if psd:
+        for key, allowed in (("activations", PSD_ACTIVATIONS), ("losses", PSD_LOSSES)):
+            chosen = _check_names(options.get(key, allowed), key, NETWORK_ACTIVATIONS
+                                  if key == "activations" else NETWORK_LOSSES)
+            bad = [c for c in chosen if c not in allowed]
+            if bad:
+                raise ValueError(f"{key} {bad} give indefinite curvature: drop them or pass "
+                                 f"psd=False")
+            options[key] = chosen
+    return options
+
+
+# ----------------------------------------------------------------------------------------------
 # spec part B: (Hessian, noise covariance) pairs
 # ----------------------------------------------------------------------------------------------
 
@@ -556,11 +891,20 @@ def psd_noise_pairs(*, min_dim: int = 2, max_dim: int = 6,
 
 __all__ = [
     "DEFAULT_FAMILIES",
+    "NETWORK_ACTIVATIONS",
+    "NETWORK_DATA",
+    "NETWORK_LOSSES",
     "NOISE_KINDS",
+    "PSD_ACTIVATIONS",
     "PSD_FAMILIES",
+    "PSD_LOSSES",
     "SYMMETRIC_FAMILIES",
+    "TrainedNetwork",
     "commuting_pairs",
     "kronecker_factors",
+    "mlp_networks",
+    "network_hessians",
+    "network_layer_factors",
     "noncommuting_pairs",
     "per_sample_hessian_families",
     "psd_matrices",
