@@ -46,7 +46,13 @@ import numpy as np
 import sympy as sp
 
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import as_float_array, check_finite_result, check_positive_int
+from sgdnoise._validate import (
+    as_float_array,
+    check_finite_result,
+    check_positive_int,
+    pow2_exponent,
+    scale_pow2,
+)
 from sgdnoise.theory import _ar2_sums
 
 _REFERENCE = "Kühn & Rosenow, arXiv:2306.05300"
@@ -117,9 +123,12 @@ def _check_stable(lam: Any, eta: Any, beta: Any) -> tuple[FloatArray, FloatArray
             f"lam, eta and beta must broadcast together; got shapes {np.shape(lam)}, "
             f"{np.shape(eta)}, {np.shape(beta)}"
         ) from exc
-    unstable = eta * lam >= 2.0 * (1.0 + beta)
+    with np.errstate(over="ignore"):  # ηλ beyond float64 is unstable, and reported as such
+        eta_lam = eta * lam
+    unstable = eta_lam >= 2.0 * (1.0 + beta)
     if np.any(unstable):
-        worst = float(np.max(eta * lam / (2.0 * (1.0 + beta))))
+        with np.errstate(over="ignore"):
+            worst = float(np.max(eta_lam / (2.0 * (1.0 + beta))))
         raise ValueError(
             "lam is outside the stable range 0 < eta*lam < 2(1 + beta) "
             f"(largest eta*lam/(2(1+beta)) = {worst:.3g})"
@@ -190,7 +199,8 @@ def epoch_autocorrelation(h: Any, C: Any, M: int) -> FloatArray | float:
                    and bool(np.all(h_arr == np.round(h_arr))))
     if not (integer or whole_float):
         raise ValueError(f"h must hold integer lags; got dtype {h_arr.dtype}")
-    lag = np.abs(h_arr.astype(np.int64))
+    # lags at or beyond M contribute 0: clip before the integer cast (no overflow for huge h)
+    lag = np.minimum(np.abs(h_arr), M).astype(np.int64)
     C = _check_nonnegative_array(C, "C")
     R = np.where(lag == 0, 1.0, np.where(lag < M, -(M - lag) / (M * (M - 1.0)), 0.0))
     return _checked(lambda: C * R, "the autocorrelation", "C")
@@ -231,12 +241,16 @@ def epoch_noise_spectrum(omega: Any, C: Any, M: int) -> FloatArray | float:
     M = _check_M(M)
     omega = as_float_array(omega, "omega")
     C = _check_nonnegative_array(C, "C")
-    omega = np.remainder(omega + np.pi, 2.0 * np.pi) - np.pi  # 2π-periodic: reduce to [−π, π)
+    e_C = pow2_exponent(C)  # S is linear in C: compute for C at unit scale, scale back exactly
+    C = scale_pow2(C, -e_C)
+    # 2π-periodic: reduce to [−π, π) (huge |ω| first reduced exactly, so ω + π cannot overflow)
+    omega = np.where(np.abs(omega) > 1e15, np.remainder(omega, 2.0 * np.pi), omega)
+    omega = np.remainder(omega + np.pi, 2.0 * np.pi) - np.pi
     half = np.sin(omega / 2.0)
     small = np.abs(half) < 1e-300
     ratio = np.where(small, 1.0, np.sin(M * omega / 2.0) / (M * np.where(small, 1.0, half)))
     S = C * M / (M - 1.0) * (1.0 - ratio**2)
-    return _checked(lambda: np.maximum(S, 0.0), "the spectrum", "C")
+    return _checked(lambda: scale_pow2(np.maximum(S, 0.0), e_C), "the spectrum", "C")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,12 +303,11 @@ def ar2_impulse_response(lam: Any, eta: Any, beta: Any, *, num_steps: int) -> Fl
     eta = _check_positive_array(eta, "eta")
     beta = _check_beta(beta)
     lam, eta, beta = np.broadcast_arrays(lam, eta, beta)
-    a = (1.0 + beta - eta * lam)[..., None]
-    b = beta[..., None]
     j = np.arange(num_steps, dtype=np.float64)
-    disc = a * a - 4.0 * b
-    out = np.empty(np.broadcast_shapes(a.shape, j.shape))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # non-finite values are refused once, at the end
+        a = (1.0 + beta - eta * lam)[..., None]
+        b = beta[..., None]
+        disc = a * a - 4.0 * b
         # beta == 0: a^j (0**0 == 1)
         first_order = np.power(a, j)
         # real distinct roots

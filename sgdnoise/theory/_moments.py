@@ -160,7 +160,8 @@ def noise_covariance(Sigma1: FloatArray, B: int, *, N: int | None = None,
     check_psd_stack(Sigma1[None], "Sigma1")
     B = check_positive_int(B, "B")
     if not isinstance(replacement, (bool, np.bool_)):
-        raise ValueError(f"replacement must be True or False; got {replacement!r}")
+        raise ValueError(  # noqa: TRY004
+            f"replacement must be True or False; got {replacement!r}")
     if replacement:
         return Sigma1 / B
     if N is None:
@@ -364,7 +365,7 @@ def kronecker_layer_moments(G: FloatArray, a: FloatArray, delta: FloatArray | No
         g_mean = (delta.T @ a / G.shape[0]).reshape(-1)
         Sigma1 = _unscale(sums[-1] - np.outer(g_mean, g_mean), 2 * (ed + ea), "delta and a",
                           "Sigma1 = Cov_p(δ_p ⊗ a_p)")
-        g_mean = scale_pow2(g_mean, ed + ea)
+        g_mean = _unscale(g_mean, ed + ea, "delta and a", "ḡ = E_p[δ_p ⊗ a_p]")
     return LayerMoments(H=H, M=M, kappa_max=kappa, K=K, Sigma1=Sigma1, g_mean=g_mean,
                         num_samples=G.shape[0])
 

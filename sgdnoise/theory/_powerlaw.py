@@ -24,11 +24,14 @@ import numpy as np
 
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import (
+    NonFiniteResultError,
     as_float_array,
     check_choice,
     check_finite_result,
     check_positive,
     check_positive_int,
+    pow2_exponent,
+    scale_pow2,
 )
 
 #: Window protocols of :func:`fit_power_law`: ``"top"`` (the paper's main protocol) and
@@ -66,11 +69,15 @@ def ols_slope(x: FloatArray, y: FloatArray) -> float:
         raise ValueError(f"x and y must have the same shape; got {x.shape}, {y.shape}")
     if x.size < 2:
         raise ValueError(f"x must hold at least two values for a slope; got {x.size}")
+    # the slope scales as 2**(e_y − e_x) under x → 2**e_x x, y → 2**e_y y: work at unit scale
+    e_x, e_y = pow2_exponent(x), pow2_exponent(y)
+    x, y = scale_pow2(x, -e_x), scale_pow2(y, -e_y)
     xc = x - x.mean()
     sxx = float(xc @ xc)
     if sxx <= 0:
         raise ValueError("x must hold at least two distinct values for a slope")
-    return float(xc @ (y - y.mean())) / sxx
+    slope = scale_pow2(float(xc @ (y - y.mean())) / sxx, e_y - e_x)
+    return float(check_finite_result(slope, "x and y", "the slope"))
 
 
 @dataclass(frozen=True)
@@ -422,7 +429,12 @@ def fit_exponent(lam: FloatArray, M_ii: FloatArray, *, kappa_star: float | None 
     idx = fit.index
     lam_all = np.asarray(lam, dtype=np.float64)
     lam_w, M_w = lam_all[idx], np.asarray(M_ii, dtype=np.float64)[idx]
-    kappa_eff = M_w / lam_w
+    with np.errstate(over="ignore", under="ignore"):
+        kappa_eff = M_w / lam_w
+    if not np.all(np.isfinite(kappa_eff) & (kappa_eff > 0)):
+        raise NonFiniteResultError(
+            "M_ii and lam: κ_eff = M_ii/λ_i leaves the float64 range in the window (a ratio "
+            "beyond 1.8e308 or below 5e-324); the identity slope and the interval are undefined")
     kappa_slope = ols_slope(np.log10(lam_w), np.log10(kappa_eff))
     upper = np.full_like(lam_w, np.inf)
     if kappa_star is not None:

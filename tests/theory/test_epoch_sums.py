@@ -21,6 +21,7 @@ import sympy as sp
 from numpy.testing import assert_allclose
 
 from sgdnoise._typing import FloatArray
+from sgdnoise.theory import _epoch_noise as en
 from sgdnoise.theory import (
     correlation_time,
     stationary_variance_correlated,
@@ -29,8 +30,6 @@ from sgdnoise.theory import (
     weight_variance_epoch_profile,
     weight_variance_iid,
 )
-from sgdnoise.theory import _ar2_sums
-from sgdnoise.theory import _epoch_noise as en
 
 EPS = np.finfo(np.float64).eps
 

@@ -127,7 +127,7 @@ def test_mlp_layer_factors_overflow_is_refused_by_name(backend):
     w = model.init(rng)
     x = rng.standard_normal((6, 5))
     y = rng.integers(0, 3, 6)
-    G, a, delta = model.layer_factors(w, x, y, 0, backend=backend)  # ordinary input: finite
+    G, _, delta = model.layer_factors(w, x, y, 0, backend=backend)  # ordinary input: finite
     assert np.all(np.isfinite(G)) and np.all(np.isfinite(delta))
     with pytest.raises(NonFiniteResultError, match=r"\bw and x\b.*layer factor"):
         model.layer_factors(w * 1e160, x, y, 0, backend=backend)
