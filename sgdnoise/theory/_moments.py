@@ -88,7 +88,8 @@ def max_curvatures(h: FloatArray) -> FloatArray:
     h = check_square_stack(h, "h")
     check_symmetric(h, "h")
     e = pow2_exponent(h)
-    return scale_pow2(np.linalg.eigvalsh(scale_pow2(h, -e))[:, -1].copy(), e)
+    top = np.linalg.eigvalsh(scale_pow2(h, -e))[:, -1].copy()
+    return _unscale(top, e, "h", "κ_max(p) = λ_max(h_p)")
 
 
 def gradient_covariance(grads: FloatArray) -> tuple[FloatArray, FloatArray]:

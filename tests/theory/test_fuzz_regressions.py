@@ -116,6 +116,8 @@ BEYOND_FLOAT64 = [
                                                                np.eye(1), 1e-37), "eta",
                  id="stationary-covariance"),
     pytest.param(lambda: theory.weight_variance_iid(1e-320, 1.0, 0.1, 0.0), "lam", id="iid"),
+    pytest.param(lambda: theory.max_curvatures(np.full((1, 2, 2), 1e308)), "h",
+                 id="max-curvature-2e308"),
     pytest.param(lambda: theory.kronecker_layer_moments(
         np.zeros((3, 2, 2)), np.array([[0.0, 1e300], [0.0, 0.0], [0.0, 0.0]]),
         np.array([[0.0, 1e9], [1e171, 0.0], [0.0, 0.0]]), per_sample_bound=False),
