@@ -131,6 +131,7 @@ def fast_pipeline(G: np.ndarray, a: np.ndarray, delta: np.ndarray, *, B: int,
         "num_positive_lam": int(positive.sum()),
         "gamma_M": {p: f.gamma for p, f in fits_M.items()},
         "gamma_M_interval": {p: list(f.interval) for p, f in fits_M.items()},
+        "gamma_M_interval_guaranteed": {p: f.interval_guaranteed for p, f in fits_M.items()},
         "identity_residual": {p: f.identity_residual for p, f in fits_M.items()},
         "gamma_C": {p: f.slope for p, f in fits_C.items()},
         "r2_C": {p: f.r2 for p, f in fits_C.items()},
@@ -353,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({'meets' if ratio >= TARGET_SPEEDUP else 'MISSES'} the {TARGET_SPEEDUP:.0f}× target)")
 
     fit_top, interval = summary["gamma_M"]["top"], summary["gamma_M_interval"]["top"]
-    print(f"\nresults (sanity): γ_M top {fit_top:.3f} in [{interval[0]:.3f}, {interval[1]:.3f}], "
+    guaranteed = "guaranteed" if summary["gamma_M_interval_guaranteed"]["top"] else "NOT guaranteed"
+    print(f"\nresults (sanity): γ_M top {fit_top:.3f} in [{interval[0]:.3f}, {interval[1]:.3f}] "
+          f"({guaranteed}), "
           f"layerwise {summary['gamma_M']['layerwise']:.3f}; γ_C top "
           f"{summary['gamma_C']['top']:.3f}, layerwise {summary['gamma_C']['layerwise']:.3f}; "
           f"ε/baseline {summary['epsilon_ratio']:.3f}")

@@ -40,7 +40,16 @@ from typing import Any
 import numpy as np
 
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import as_float_array, check_positive, check_psd_stack, check_square
+from sgdnoise._validate import (
+    NonFiniteResultError,
+    as_float_array,
+    check_finite_result,
+    check_positive,
+    check_psd_stack,
+    check_square,
+    pow2_exponent,
+    scale_pow2,
+)
 
 # ----------------------------------------------------------------------------------------------
 # private helpers
@@ -49,7 +58,7 @@ from sgdnoise._validate import as_float_array, check_positive, check_psd_stack, 
 
 def _symmetric(H: Any, name: str = "H") -> FloatArray:
     H = check_square(H, name, symmetric=True)
-    return 0.5 * (H + H.T)
+    return 0.5 * H + 0.5 * H.T  # halves first: no overflow near the float64 limit
 
 
 def _covariance(Sigma: Any, name: str, D: int | None = None) -> FloatArray:
@@ -148,12 +157,18 @@ def _geometric_kernel(u: FloatArray, k: FloatArray) -> FloatArray:
         out[near] = kn * _expm1_ratio(kn * np.log1p(-un)) * _log1p_ratio(-un)
         uf, kf = u[~near], k[~near]
         out[~near] = (1.0 - np.power(1.0 - uf, kf)) / uf
-    return out
+    return np.where(k == 0, 0.0, out)  # the empty sum, whatever u (even inf or NaN)
+
+
+def _unit(A: FloatArray) -> tuple[FloatArray, int]:
+    """A·2**-e near unit scale and e (0 for ordinary magnitudes), exactly."""
+    e = pow2_exponent(A)
+    return scale_pow2(A, -e), e
 
 
 def _finite_or_raise(value: FloatArray, name: str, why: str) -> FloatArray:
     if not np.all(np.isfinite(value)):
-        raise ValueError(f"{name} is too large: {why} overflows float64")
+        raise NonFiniteResultError(f"{name} too large: {why} overflows float64")
     return value
 
 
@@ -192,7 +207,9 @@ def indicator(H: FloatArray, Sigma: FloatArray) -> float:
     Zhu, Wu, Yu, Wu & Ma, ICML 2019, arXiv:1803.00195 (spec claim B1, the indicator Tr(HΣ)).
     """
     H, Sigma = _pair(H, Sigma)
-    return float(np.einsum("ij,ij->", H, Sigma))
+    (H, e_H), (Sigma, e_S) = _unit(H), _unit(Sigma)  # bilinear: exact power-of-two scaling
+    value = scale_pow2(float(np.einsum("ij,ij->", H, Sigma)), e_H + e_S)
+    return float(check_finite_result(value, "H and Sigma", "Tr(HΣ)"))
 
 
 def isotropic_counterpart(Sigma: FloatArray) -> FloatArray:
@@ -215,9 +232,10 @@ def isotropic_counterpart(Sigma: FloatArray) -> FloatArray:
     Zhu, Wu, Yu, Wu & Ma, ICML 2019, arXiv:1803.00195 (spec claim B2, Σ̄; the ``dynamic``
     Langevin variant at matched magnitude).
     """
-    Sigma = _covariance(Sigma, "Sigma")
+    Sigma, e = _unit(_covariance(Sigma, "Sigma"))
     D = Sigma.shape[0]
-    return (float(np.trace(Sigma)) / D) * np.eye(D)
+    iso = scale_pow2((float(np.trace(Sigma)) / D) * np.eye(D), e)
+    return check_finite_result(iso, "Sigma", "Tr Σ/D")
 
 
 def gain_ratio(H: FloatArray, Sigma: FloatArray) -> float:
@@ -251,10 +269,13 @@ def gain_ratio(H: FloatArray, Sigma: FloatArray) -> float:
     Zhu, Wu, Yu, Wu & Ma, ICML 2019, arXiv:1803.00195 (spec claim B2, r = Tr(HΣ)/Tr(HΣ̄)).
     """
     H, Sigma = _pair(H, Sigma)
+    (H, _), (Sigma, _) = _unit(H), _unit(Sigma)  # r is invariant to the scale of H and Σ
     trace_H = _positive_trace(H)
     trace_Sigma = _nonzero_trace(Sigma)
     D = H.shape[0]
-    return D * float(np.einsum("ij,ij->", H, Sigma)) / (trace_H * trace_Sigma)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        r = D * np.einsum("ij,ij->", H, Sigma) / (np.float64(trace_H) * trace_Sigma)
+    return float(check_finite_result(r, "H and Sigma", "r = D Tr(HΣ)/(Tr H Tr Σ)"))
 
 
 def gain_bounds(H: FloatArray) -> tuple[float, float]:
@@ -281,11 +302,14 @@ def gain_bounds(H: FloatArray) -> tuple[float, float]:
     ----------
     Zhu, Wu, Yu, Wu & Ma, ICML 2019, arXiv:1803.00195 (spec claim B2, bounds on r).
     """
-    H = _symmetric(H)
+    H, _ = _unit(_symmetric(H))  # the bounds are invariant to the scale of H
     trace_H = _positive_trace(H)
     lam = np.linalg.eigvalsh(H)
     D = H.shape[0]
-    return D * float(lam[0]) / trace_H, D * float(lam[-1]) / trace_H
+    with np.errstate(over="ignore"):
+        bounds = D * lam[0] / np.float64(trace_H), D * lam[-1] / np.float64(trace_H)
+    check_finite_result(np.array(bounds), "H", "Dλ/Tr H (Tr H ≪ max|λ|)")
+    return float(bounds[0]), float(bounds[1])
 
 
 def _top_eigenspace(H: FloatArray, rtol: float) -> tuple[float, FloatArray]:
@@ -335,6 +359,7 @@ def alignment(H: FloatArray, Sigma: FloatArray, *, rtol: float = 1e-10) -> float
     u₁ᵀΣu₁ ≥ a Tr Σ).
     """
     H, Sigma = _pair(H, Sigma)
+    (H, _), (Sigma, _) = _unit(H), _unit(Sigma)  # a is invariant to the scale of H and Σ
     rtol = check_positive(rtol, "rtol", allow_zero=True)
     trace_Sigma = _nonzero_trace(Sigma)
     _, U1 = _top_eigenspace(H, rtol)
@@ -373,11 +398,14 @@ def aligned_gain_lower_bound(H: FloatArray, Sigma: FloatArray, *, rtol: float = 
     r ≥ a Dλ₁/Tr H").
     """
     H, Sigma = _pair(H, Sigma)
+    (H, _), (Sigma, _) = _unit(H), _unit(Sigma)  # the bound is invariant to both scales
     check_psd_stack(H[None], "H")
     trace_H = _positive_trace(H)
     a = alignment(H, Sigma, rtol=rtol)
     lam1 = float(np.linalg.eigvalsh(H)[-1])
-    return a * H.shape[0] * lam1 / trace_H
+    with np.errstate(over="ignore", divide="ignore"):
+        bound = a * H.shape[0] * lam1 / np.float64(trace_H)
+    return float(check_finite_result(bound, "H", "aDλ₁/Tr H (Tr H ≪ λ₁)"))
 
 
 def hessian_noise_gain(H: FloatArray) -> float:
@@ -403,9 +431,11 @@ def hessian_noise_gain(H: FloatArray) -> float:
     Zhu, Wu, Yu, Wu & Ma, ICML 2019, arXiv:1803.00195 (spec claim B2, "for Σ ∝ H,
     r = D Tr(H²)/(Tr H)²").
     """
-    H = _symmetric(H)
-    trace_H = _positive_trace(H)
-    return H.shape[0] * float(np.einsum("ij,ij->", H, H)) / trace_H**2
+    H, _ = _unit(_symmetric(H))  # r is invariant to the scale of H
+    trace_H = np.float64(_positive_trace(H))
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        r = H.shape[0] * np.einsum("ij,ij->", H, H) / trace_H**2
+    return float(check_finite_result(r, "H", "D Tr(H²)/(Tr H)² (Tr H ≪ ‖H‖)"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -453,13 +483,15 @@ def ou_covariance(H: FloatArray, Sigma: FloatArray, t: float | FloatArray) -> Fl
     H, Sigma = _pair(H, Sigma)
     t = _times(t)
     lam, V = _eig(H)
-    Sigma_eig = V.T @ Sigma @ V
-    F = _ou_kernel((lam[:, None] + lam[None, :]), t[..., None, None])
     with np.errstate(invalid="ignore", over="ignore"):
+        Sigma_eig = V.T @ Sigma @ V
+        F = _ou_kernel((lam[:, None] + lam[None, :]), t[..., None, None])
         Cov_eig = Sigma_eig * F
     _finite_or_raise(Cov_eig, "t", "e^{-(λ_i+λ_j)t} for the negative eigenvalues of H")
-    Cov = V @ Cov_eig @ V.T
-    return 0.5 * (Cov + np.swapaxes(Cov, -1, -2))
+    with np.errstate(invalid="ignore", over="ignore"):
+        Cov = V @ Cov_eig @ V.T
+        Cov = 0.5 * Cov + 0.5 * np.swapaxes(Cov, -1, -2)
+    return check_finite_result(Cov, "H, Sigma and t", "the covariance")
 
 
 def ou_expected_loss_increase(H: FloatArray, Sigma: FloatArray,
@@ -498,8 +530,8 @@ def ou_expected_loss_increase(H: FloatArray, Sigma: FloatArray,
     H, Sigma = _pair(H, Sigma)
     t = _times(t)
     lam, V = _eig(H)
-    Sigma_ii = np.einsum("ij,ij->j", V, Sigma @ V)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        Sigma_ii = np.einsum("ij,ij->j", V, Sigma @ V)
         growth = -np.expm1(-2.0 * lam * t[..., None])
     _finite_or_raise(growth, "t", "e^{-2λt} for the negative eigenvalues of H")
     with np.errstate(invalid="ignore"):
@@ -537,7 +569,9 @@ def ou_loss_increase_small_t(H: FloatArray, Sigma: FloatArray,
     """
     H, Sigma = _pair(H, Sigma)
     t = _times(t)
-    return _as_output(0.5 * t * float(np.einsum("ij,ij->", H, Sigma)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = 0.5 * t * indicator(H, Sigma)
+    return _as_output(check_finite_result(value, "H, Sigma and t", "(t/2) Tr(HΣ)"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -597,13 +631,16 @@ def discrete_covariance(H: FloatArray, S: FloatArray, eta: float,
     eta = _check_eta(eta)
     k = _step_counts(num_steps)
     lam, V = _eig(H)
-    S_eig = V.T @ S @ V
-    G = _geometric_kernel(_one_minus_products(lam, eta), k[..., None, None])
     with np.errstate(invalid="ignore", over="ignore"):
+        S_eig = V.T @ S @ V
+        G = _geometric_kernel(_one_minus_products(lam, eta), k[..., None, None])
         Cov_eig = S_eig * G
-    _finite_or_raise(Cov_eig, "num_steps", "(1 − ηλ_i)^k for the unstable directions")
-    Cov = V @ Cov_eig @ V.T
-    return 0.5 * (Cov + np.swapaxes(Cov, -1, -2))
+    _finite_or_raise(Cov_eig, "H, eta and num_steps",
+                     "(1 − ηλ_i)^k for the unstable directions")
+    with np.errstate(invalid="ignore", over="ignore"):
+        Cov = V @ Cov_eig @ V.T
+        Cov = 0.5 * Cov + 0.5 * np.swapaxes(Cov, -1, -2)
+    return check_finite_result(Cov, "H, S, eta and num_steps", "the covariance")
 
 
 def discrete_expected_loss_increase(H: FloatArray, S: FloatArray, eta: float,
@@ -641,12 +678,12 @@ def discrete_expected_loss_increase(H: FloatArray, S: FloatArray, eta: float,
     eta = _check_eta(eta)
     k = _step_counts(num_steps)
     lam, V = _eig(H)
-    S_ii = np.einsum("ij,ij->j", V, S @ V)
-    a = eta * lam
-    G = _geometric_kernel(2.0 * a - a * a, k[..., None])
     with np.errstate(invalid="ignore", over="ignore"):
+        S_ii = np.einsum("ij,ij->j", V, S @ V)
+        a = eta * lam
+        G = _geometric_kernel(2.0 * a - a * a, k[..., None])
         value = 0.5 * np.einsum("...i,i->...", G, lam * S_ii)
-    return _as_output(_finite_or_raise(value, "num_steps",
+    return _as_output(_finite_or_raise(value, "H, eta and num_steps",
                                        "(1 − ηλ_i)^{2k} for the unstable directions"))
 
 
@@ -692,12 +729,16 @@ def stationary_covariance_discrete(H: FloatArray, S: FloatArray, eta: float) -> 
     if not lam[-1] > 0:
         raise ValueError(f"H must be positive definite for a stationary covariance; smallest "
                          f"eigenvalue {lam[-1]:.6g}")
-    if not eta * lam[0] < 2:
+    with np.errstate(over="ignore"):
+        eta_lam_max = eta * lam[0]
+    if not eta_lam_max < 2:
         raise ValueError(f"eta must satisfy eta * lambda_max < 2 for stability; got "
-                         f"eta * lambda_max = {eta * lam[0]:.6g}")
-    S_eig = V.T @ S @ V
-    Cov = V @ (S_eig / _one_minus_products(lam, eta)) @ V.T
-    return 0.5 * (Cov + Cov.T)
+                         f"eta * lambda_max = {eta_lam_max:.6g}")
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        S_eig = V.T @ S @ V
+        Cov = V @ (S_eig / _one_minus_products(lam, eta)) @ V.T
+        Cov = 0.5 * Cov + 0.5 * Cov.T
+    return check_finite_result(Cov, "H, S and eta", "the stationary covariance")
 
 
 __all__ = [

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import as_float_array, check_positive, check_square
+from sgdnoise._validate import (
+    as_float_array,
+    check_finite_result,
+    check_positive,
+    check_square,
+    pow2_exponent,
+    scale_pow2,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,14 @@ def loewner_sandwich(H: FloatArray, M: FloatArray, kappa_star: float | None = No
     kappa_star : float, optional
         κ* = max_p λ_max(h_p); omit to check the left side only.
 
+    Raises
+    ------
+    ValueError
+        For invalid input; when M = 0 but H ≠ 0 (impossible for M = E_p[h_p²]); and when a
+        margin exceeds the float64 range because ‖M‖₂ is tiny next to ‖H‖₂² or κ*‖H‖₂ (the
+        sandwich then fails by a factor beyond 10³⁰⁸).  The margins are scale-invariant, so
+        (H, M, κ*) are scaled by powers of two to unit size first (exact).
+
     References
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A1).
@@ -56,14 +71,27 @@ def loewner_sandwich(H: FloatArray, M: FloatArray, kappa_star: float | None = No
     M = check_square(M, "M", symmetric=True)
     if H.shape != M.shape:
         raise ValueError(f"H and M must have the same shape; got {H.shape} and {M.shape}")
-    scale = max(float(np.linalg.norm(M, 2)), np.finfo(np.float64).tiny)
-    gap_low = M - H @ H
-    lower = float(np.linalg.eigvalsh(0.5 * (gap_low + gap_low.T))[0]) / scale
-    upper = None
     if kappa_star is not None:
         kappa_star = check_positive(kappa_star, "kappa_star", allow_zero=True)
-        gap_up = kappa_star * H - M
-        upper = float(np.linalg.eigvalsh(0.5 * (gap_up + gap_up.T))[0]) / scale
+    if not np.any(M) and np.any(H):
+        raise ValueError("M is zero while H is not: M = E_p[h_p²] = 0 forces every h_p, hence "
+                         "H, to vanish, and the margins relative to ‖M‖₂ are undefined")
+    # the margins are invariant under (H, M, κ*) → (sH, s²M, sκ*): work at unit scale (s a
+    # power of two, exact) so that H² and the norms cannot overflow
+    e = pow2_exponent(np.abs(H).max(), np.sqrt(np.abs(M).max()),
+                      0.0 if kappa_star is None else kappa_star)
+    H, M = scale_pow2(H, -e), scale_pow2(M, -2 * e)
+    scale = max(float(np.linalg.norm(M, 2)), np.finfo(np.float64).tiny)
+    gap_low = M - H @ H
+    with np.errstate(over="ignore"):
+        lower = float(np.linalg.eigvalsh(0.5 * (gap_low + gap_low.T))[0]) / scale
+    check_finite_result(lower, "M", "the lower margin λ_min(M − H²)/‖M‖₂ (‖M‖₂ ≪ ‖H‖₂²)")
+    upper = None
+    if kappa_star is not None:
+        gap_up = scale_pow2(kappa_star, -e) * H - M
+        with np.errstate(over="ignore"):
+            upper = float(np.linalg.eigvalsh(0.5 * (gap_up + gap_up.T))[0]) / scale
+        check_finite_result(upper, "M", "the upper margin λ_min(κ*H − M)/‖M‖₂ (‖M‖₂ ≪ κ*‖H‖₂)")
     return SandwichMargins(lower=lower, upper=upper)
 
 
@@ -142,7 +170,11 @@ def diagonal_wedge(lam: FloatArray, M_ii: FloatArray, kappa_star: float,
         ups = as_float_array(K_ii, "K_ii", ndim=1)
         if ups.shape != lam.shape:
             raise ValueError(f"K_ii must have the shape of lam {lam.shape}; got {ups.shape}")
-    return Wedge(lam=lam, M_ii=M_ii, lower=lam**2, upper=kappa_star * lam, upper_per_sample=ups)
+    with np.errstate(over="ignore"):
+        lower, upper = lam**2, kappa_star * lam
+    check_finite_result(lower, "lam", "the lower wedge bound λ_i²")
+    check_finite_result(upper, "lam and kappa_star", "the upper wedge bound κ*λ_i")
+    return Wedge(lam=lam, M_ii=M_ii, lower=lower, upper=upper, upper_per_sample=ups)
 
 
 __all__ = ["SandwichMargins", "Wedge", "diagonal_wedge", "loewner_sandwich"]

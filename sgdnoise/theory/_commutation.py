@@ -15,23 +15,82 @@ closed form (fourth moments of a Haar orthogonal matrix, i ≠ j):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.stats
 
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import check_positive_int, check_rng, check_square
+from sgdnoise._validate import (
+    as_float_array,
+    check_positive_int,
+    check_rng,
+    check_square,
+    pow2_exponent,
+    scale_pow2,
+)
 from sgdnoise.theory._eigenbasis import EigenBasis, eigenbasis
 
+#: Relative tolerance (times D) under which a spectrum counts as constant (C or H ∝ I up to
+#: round-off): eigensolvers return the eigenvalues of c·I only to about D·ε·|c|.
+DEGENERATE_RTOL = 64 * np.finfo(np.float64).eps
+#: Relative tolerance of the check that a ``basis`` passed in is an eigendecomposition of H.
+BASIS_RTOL = 1e-8
 
-def _pair(C: FloatArray, H: FloatArray) -> tuple[FloatArray, FloatArray]:
+
+def _unit_scale(x: FloatArray) -> tuple[FloatArray, int]:
+    """x · 2**-e near unit scale and e (0 for ordinary magnitudes): every metric here is a ratio
+    invariant to the scale of C and of H, so this is exact and prevents overflow of norms."""
+    e = pow2_exponent(x)
+    return scale_pow2(x, -e), e
+
+
+def _pair(C: FloatArray, H: FloatArray) -> tuple[FloatArray, FloatArray, int]:
+    """Validated C and H at unit scale, and the exponent H was scaled by."""
     C = check_square(C, "C", symmetric=True)
     H = check_square(H, "H", symmetric=True)
     if C.shape != H.shape:
         raise ValueError(f"C and H must have the same shape; got {C.shape} and {H.shape}")
     if not np.any(C) or not np.any(H):
         raise ValueError("C and H must be non-zero for a relative commutator")
-    return C, H
+    C, _ = _unit_scale(C)
+    H, e_H = _unit_scale(H)
+    return C, H, e_H
+
+
+def _check_basis(basis: Any, H: FloatArray, e_H: int) -> EigenBasis:
+    """A user-supplied eigendecomposition of H (H already scaled by 2**-e_H), checked and scaled.
+
+    It must be an :class:`EigenBasis` of H's size with orthonormal columns V and
+    ‖HV − V diag(λ)‖ ≤ BASIS_RTOL·‖H‖ (both in the max norm), eigenvalues in descending order.
+    """
+    if not isinstance(basis, EigenBasis):
+        raise ValueError(f"basis must be an EigenBasis (from eigenbasis(H)); got "  # noqa: TRY004
+                         f"{type(basis).__name__}")
+    D = H.shape[0]
+    lam = as_float_array(basis.lam, "basis.lam", ndim=1)
+    V = as_float_array(basis.V, "basis.V", ndim=2)
+    if lam.shape != (D,) or V.shape != (D, D):
+        raise ValueError(f"basis must be the eigenbasis of the {D}x{D} matrix H; got basis.lam "
+                         f"{lam.shape} and basis.V {V.shape}")
+    lam = scale_pow2(lam, -e_H)
+    with np.errstate(over="ignore", invalid="ignore"):
+        orth = float(np.abs(V.T @ V - np.eye(D)).max())
+        resid = float(np.abs(H @ V - V * lam).max())
+    scale = max(float(np.abs(H).max()), np.finfo(np.float64).tiny)
+    if not orth <= BASIS_RTOL or not resid <= BASIS_RTOL * scale or np.any(np.diff(lam) > 0):
+        raise ValueError(
+            "basis is not an eigendecomposition of H (orthonormal V, HV = V diag(lam), lam "
+            f"descending): max|VᵀV − I| = {orth:.3g}, max|HV − V diag(lam)|/max|H| = "
+            f"{resid / scale:.3g} (tolerance {BASIS_RTOL:g}); pass basis=eigenbasis(H)"
+        )
+    return EigenBasis(lam=lam, V=V)
+
+
+def _degenerate(spectrum: FloatArray) -> bool:
+    """True when the spectrum is constant up to eigensolver round-off (the matrix is ∝ I)."""
+    top = float(np.abs(spectrum).max())
+    return bool(np.ptp(spectrum) <= DEGENERATE_RTOL * spectrum.size * top)
 
 
 def commutation_error(C: FloatArray, H: FloatArray) -> float:
@@ -41,7 +100,7 @@ def commutation_error(C: FloatArray, H: FloatArray) -> float:
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A5).
     """
-    C, H = _pair(C, H)
+    C, H, _ = _pair(C, H)
     CH = C @ H
     return float(np.linalg.norm(CH - CH.T) / (np.linalg.norm(C) * np.linalg.norm(H)))
 
@@ -67,7 +126,7 @@ def _seed_and_generator(rng: np.random.Generator | int) -> tuple[int | None, np.
 
 
 def _commutator_in_basis(C_eig: FloatArray, lam: FloatArray) -> float:
-    """‖[C_eig, diag(lam)]‖_F, using [A, Λ]_ij = A_ij (λ_j − λ_i)."""
+    """‖[C_eig, diag(lam)]‖_F, using [A, Λ]_ij = A_ij (λ_j − λ_i) (inputs near unit scale)."""
     diff = lam[None, :] - lam[:, None]
     return float(np.sqrt(np.sum((C_eig * diff) ** 2)))
 
@@ -75,22 +134,28 @@ def _commutator_in_basis(C_eig: FloatArray, lam: FloatArray) -> float:
 def expected_random_commutator(eig_C: FloatArray, eig_H: FloatArray) -> float:
     r"""Root-mean-square ε under the Haar baseline, in closed form (see module docstring).
 
+    D tr Λ² − (tr Λ)² is evaluated in the centred form D Σ_i (λ_i − λ̄)², so a constant
+    spectrum (C or H ∝ I) gives 0 up to round-off of order ε rather than √ε.
+
     References
     ----------
     Moments of Haar orthogonal matrices: Collins & Śniady, Commun. Math. Phys. 264 (2006);
     spec claim A5 (baseline).
     """
-    a = np.asarray(eig_C, dtype=np.float64)
-    h = np.asarray(eig_H, dtype=np.float64)
+    a = as_float_array(eig_C, "eig_C")
+    h = as_float_array(eig_H, "eig_H")
     if a.shape != h.shape or a.ndim != 1 or a.size < 2:
-        raise ValueError("eig_C and eig_H must be 1-D of equal length >= 2")
-    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(h)):
-        raise ValueError("eig_C and eig_H must be finite")
+        raise ValueError("eig_C and eig_H must be 1-D of equal length >= 2; got shapes "
+                         f"{a.shape} and {h.shape}")
     if not np.any(a) or not np.any(h):
         raise ValueError("eig_C and eig_H must not be all zero: the relative commutator is undefined")
+    a, _ = _unit_scale(a)
+    h, _ = _unit_scale(h)
     D = a.size
-    num = (D * (a @ a) - a.sum() ** 2) * 2 * (D * (h @ h) - h.sum() ** 2) / ((D - 1) * D * (D + 2))
-    return float(np.sqrt(max(num, 0.0)) / (np.linalg.norm(a) * np.linalg.norm(h)))
+    spread_a = D * float(np.sum((a - a.mean()) ** 2))
+    spread_h = D * float(np.sum((h - h.mean()) ** 2))
+    num = spread_a * 2 * spread_h / ((D - 1) * D * (D + 2))
+    return float(np.sqrt(num) / (np.linalg.norm(a) * np.linalg.norm(h)))
 
 
 @dataclass(frozen=True)
@@ -145,10 +210,10 @@ def random_commutation_baseline(C: FloatArray, H: FloatArray, *, num_samples: in
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A5).
     """
-    C, H = _pair(C, H)
+    C, H, e_H = _pair(C, H)
     num_samples = check_positive_int(num_samples, "num_samples", minimum=0)
     seed, rng = _seed_and_generator(rng)
-    eb = basis if basis is not None else eigenbasis(H)
+    eb = _check_basis(basis, H, e_H) if basis is not None else eigenbasis(H)
     return _baseline(np.linalg.eigvalsh(C), eb.lam, num_samples, rng, seed)
 
 
@@ -187,7 +252,17 @@ def window_commutation(C_eig: FloatArray, lam: FloatArray, window: slice | np.nd
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A5, eigen-windows).
     """
-    idx = np.arange(lam.size)[window]
+    C_eig, _ = _unit_scale(check_square(C_eig, "C_eig"))
+    lam, _ = _unit_scale(as_float_array(lam, "lam", ndim=1))
+    if lam.shape != (C_eig.shape[0],):
+        raise ValueError(f"lam must have one eigenvalue per row of C_eig ({C_eig.shape[0]}); "
+                         f"got shape {lam.shape}")
+    try:
+        idx = np.arange(lam.size)[window]
+    except (IndexError, TypeError, ValueError) as exc:
+        raise ValueError(f"window must be a slice or an index array into lam (size {lam.size}); "
+                         f"got {window!r}") from exc
+    idx = np.atleast_1d(idx)
     if idx.size < 1:
         raise ValueError("window selects no eigen-direction")
     sub = C_eig[np.ix_(idx, idx)]
@@ -205,7 +280,7 @@ def diagonal_energy(C_eig: FloatArray) -> float:
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A5, companion metrics).
     """
-    C_eig = check_square(C_eig, "C_eig")
+    C_eig, _ = _unit_scale(check_square(C_eig, "C_eig"))
     total = float(np.sum(C_eig**2))
     if total == 0:
         raise ValueError("C_eig is zero: diagonal energy is undefined")
@@ -223,20 +298,24 @@ class CommutationReport:
     baseline : RandomBaseline
         Spectrum-preserving Haar baseline of ε for the same pair
         (:func:`random_commutation_baseline`).
-    ratio : float
-        epsilon / baseline.mean (≪ 1 means "approximately commuting").
+    ratio : float or None
+        epsilon / baseline.mean (≪ 1 means "approximately commuting"); None when the ratio is
+        undefined: C or H is proportional to the identity (its spectrum is constant up to
+        round-off, see ``DEGENERATE_RTOL``), so every rotation commutes, the baseline is zero
+        and ε is zero or round-off.
     windows : dict[str, float]
         Windowed errors, e.g. ``{"top": …, "bulk": …}``.
     diagonal_energy : float
         Fraction of C's Frobenius energy on the diagonal of H's eigenbasis
         (:func:`diagonal_energy`); 1 when C and H commute and H has distinct eigenvalues.
     spearman : float or None
-        Spearman rank correlation of C_ii and λ_i (None when either is constant).
+        Spearman rank correlation of C_ii and λ_i (None when either is constant, or when C or
+        H is proportional to the identity up to round-off).
     """
 
     epsilon: float
     baseline: RandomBaseline
-    ratio: float
+    ratio: float | None
     windows: dict[str, float]
     diagonal_energy: float
     spearman: float | None
@@ -261,15 +340,25 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
     rng : Generator or int
         Seed or generator of the baseline; an int seed is recorded in ``baseline.seed``.
     basis : EigenBasis, optional
-        H's eigendecomposition, if already computed.
+        H's eigendecomposition, if already computed (checked: orthonormal V with
+        HV = V diag(lam) to a relative ``BASIS_RTOL``; a basis of another matrix or size is a
+        ``ValueError``).
+
+    Returns
+    -------
+    CommutationReport
+        Every metric is invariant to the scale of C and of H, so both are scaled by powers of
+        two to unit size first (exact): extreme magnitudes give the same report.  When C or H
+        is proportional to the identity the ratio (and Spearman's ρ) is None (see
+        :class:`CommutationReport`).
 
     References
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A5).
     """
-    C, H = _pair(C, H)
+    C, H, e_H = _pair(C, H)
     D = C.shape[0]
-    eb = basis if basis is not None else eigenbasis(H)
+    eb = _check_basis(basis, H, e_H) if basis is not None else eigenbasis(H)
     if D < 2:
         raise ValueError(f"C and H must be at least 2x2 for windows; got D = {D}")
     k = min(max(2, D // 10), D - 1) if top_k is None else check_positive_int(top_k, "top_k")
@@ -280,18 +369,23 @@ def commutation_metrics(C: FloatArray, H: FloatArray, *, top_k: int | None = Non
     C_eig = eb.V.T @ C @ eb.V
     C_eig = 0.5 * (C_eig + C_eig.T)
     eps = _commutator_in_basis(C_eig, eb.lam) / float(np.linalg.norm(C_eig) * np.linalg.norm(eb.lam))
-    base = _baseline(np.linalg.eigvalsh(C_eig), eb.lam, num_baseline, rng, seed)
+    eig_C = np.linalg.eigvalsh(C_eig)
+    base = _baseline(eig_C, eb.lam, num_baseline, rng, seed)
     windows = {"top": window_commutation(C_eig, eb.lam, slice(0, k))}
     if D - k >= 2:
         windows["bulk"] = window_commutation(C_eig, eb.lam, slice(k, D))
     C_ii = np.diag(C_eig)
+    degenerate = _degenerate(eig_C) or _degenerate(eb.lam)
     rho = (float(scipy.stats.spearmanr(C_ii, eb.lam).statistic)
-           if np.ptp(C_ii) > 0 and np.ptp(eb.lam) > 0 else None)
-    return CommutationReport(epsilon=eps, baseline=base, ratio=eps / base.mean, windows=windows,
+           if np.ptp(C_ii) > 0 and np.ptp(eb.lam) > 0 and not degenerate else None)
+    ratio = None if degenerate or base.mean == 0 else eps / base.mean
+    return CommutationReport(epsilon=eps, baseline=base, ratio=ratio, windows=windows,
                              diagonal_energy=diagonal_energy(C_eig), spearman=rho)
 
 
 __all__ = [
+    "BASIS_RTOL",
+    "DEGENERATE_RTOL",
     "CommutationReport",
     "RandomBaseline",
     "commutation_error",

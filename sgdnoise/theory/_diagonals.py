@@ -13,6 +13,9 @@ reused buffer, so no temporary of size N × in is allocated.
 "Diagonal" here means the *parameter* basis (the coordinates of W), not H's eigenbasis of claim
 A2; for the eigenbasis diagonals use :func:`sgdnoise.theory.kronecker_layer_moments` and
 :meth:`sgdnoise.theory.EigenBasis.diagonal`.
+
+Inputs far from unit scale are scaled by exact powers of two and the diagonals scaled back, as
+in :mod:`sgdnoise.theory._moments`; a diagonal beyond the float64 range raises a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import as_float_array
-from sgdnoise.theory._moments import _check_kronecker_factors
+from sgdnoise._validate import as_float_array, pow2_exponent, scale_pow2
+from sgdnoise.theory._moments import _check_kronecker_factors, _unscale
 
 
 def _check_gradient_factors(delta: FloatArray, a: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -97,10 +100,12 @@ def kronecker_hessian_diagonal(G: FloatArray, a: FloatArray) -> FloatArray:
         if diag_G.shape[0] < 1 or diag_G.shape[0] != a.shape[0] or a.shape[1] < 1:
             raise ValueError(f"G given as diagonals (N, out) must have one row per row of a; "
                              f"got G {diag_G.shape} and a {a.shape}")
-        return _mean_outer_squares(diag_G, a)
-    G, a, _ = _check_kronecker_factors(G, a)
-    diag_G = np.ascontiguousarray(np.diagonal(G, axis1=1, axis2=2))
-    return _mean_outer_squares(diag_G, a)
+    else:
+        G, a, _ = _check_kronecker_factors(G, a)
+        diag_G = np.ascontiguousarray(np.diagonal(G, axis1=1, axis2=2))
+    eG, ea = pow2_exponent(diag_G), pow2_exponent(a)
+    diag_H = _mean_outer_squares(scale_pow2(diag_G, -eG), scale_pow2(a, -ea))
+    return _unscale(diag_H, eG + 2 * ea, "G and a", "diag H")
 
 
 def kronecker_second_moment_diagonal(G: FloatArray, a: FloatArray) -> FloatArray:
@@ -132,10 +137,12 @@ def kronecker_second_moment_diagonal(G: FloatArray, a: FloatArray) -> FloatArray
     arXiv:2602.05600 (objects: M = E_p[h_p²]).
     """
     G, a, _ = _check_kronecker_factors(G, a)
+    eG, ea = pow2_exponent(G), pow2_exponent(a)
+    G, a = scale_pow2(G, -eG), scale_pow2(a, -ea)
     sq_norm = np.einsum("pi,pi->p", a, a)
     diag_G2 = np.einsum("pok,pok->po", G, G)
     diag_G2 *= sq_norm[:, None]
-    return _mean_outer_squares(diag_G2, a)
+    return _unscale(_mean_outer_squares(diag_G2, a), 2 * eG + 4 * ea, "G and a", "diag M")
 
 
 def kronecker_gradient_variance(delta: FloatArray, a: FloatArray) -> FloatArray:
@@ -177,10 +184,12 @@ def kronecker_gradient_variance(delta: FloatArray, a: FloatArray) -> FloatArray:
     Tu, arXiv:2602.05600; Dangel, Kunstner & Hennig, ICLR 2020 (BackPACK, ``Variance``).
     """
     delta, a = _check_gradient_factors(delta, a)
+    ed, ea = pow2_exponent(delta), pow2_exponent(a)
+    delta, a = scale_pow2(delta, -ed), scale_pow2(a, -ea)
     g_mean = (delta.T @ a) / delta.shape[0]
     variance = _mean_outer_squares(delta * delta, a)
     variance -= g_mean * g_mean
-    return variance
+    return _unscale(variance, 2 * (ed + ea), "delta and a", "diag Sigma1")
 
 
 __all__ = [

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.linalg
 
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import check_square
+from sgdnoise._validate import as_float_array, check_finite_result, check_square
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def eigenbasis(H: FloatArray) -> EigenBasis:
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A2: "diagonal" means in H's eigenbasis).
     """
     H = check_square(H, "H", symmetric=True)
-    lam, V = scipy.linalg.eigh(0.5 * (H + H.T), driver="evr", check_finite=False)
+    lam, V = scipy.linalg.eigh(0.5 * H + 0.5 * H.T, driver="evr", check_finite=False)
     order = np.argsort(lam)[::-1]
     return EigenBasis(lam=lam[order], V=np.ascontiguousarray(V[:, order]))
 
@@ -62,19 +62,22 @@ def effective_curvature(lam: FloatArray, M_ii: FloatArray) -> FloatArray:
     Raises
     ------
     ValueError
-        If any λ_i ≤ 0 (κ_eff is defined for positive curvature only) or shapes differ.
+        If any λ_i ≤ 0 (κ_eff is defined for positive curvature only), shapes differ, or a
+        ratio exceeds the float64 range.
 
     References
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A3).
     """
-    lam = np.asarray(lam, dtype=np.float64)
-    M_ii = np.asarray(M_ii, dtype=np.float64)
+    lam = as_float_array(lam, "lam")
+    M_ii = as_float_array(M_ii, "M_ii")
     if lam.shape != M_ii.shape:
         raise ValueError(f"lam and M_ii must have the same shape; got {lam.shape} and {M_ii.shape}")
     if np.any(~(lam > 0)):
         raise ValueError("lam must be > 0 for the effective curvature; drop non-positive directions")
-    return M_ii / lam
+    with np.errstate(over="ignore"):
+        kappa_eff = M_ii / lam
+    return check_finite_result(kappa_eff, "M_ii and lam", "κ_eff = M_ii/λ_i")
 
 
 __all__ = ["EigenBasis", "effective_curvature", "eigenbasis"]

@@ -24,7 +24,10 @@ Conventions
   (m = 0: at an epoch boundary, after all updates of the previous epoch and none of the new one).
   "Phase-averaged" means the mean over the M positions, i.e. over all steps.
 * Stationary variances require 0 ≤ β < 1 and 0 < ηλ < 2(1 + β) (the AR(2) is stable exactly
-  there), λ > 0 and M ≥ 2.
+  there), λ > 0 and 2 ≤ M ≤ 2⁵³.
+* Every sum over the M lags of an epoch is evaluated in O(log M) operations by doubling, in a
+  form free of the cancellations of the geometric closed forms (:mod:`sgdnoise.theory._ar2_sums`);
+  a result beyond the float64 range raises a ``ValueError`` naming the arguments.
 
 References
 ----------
@@ -36,15 +39,29 @@ spec claims D1–D5.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import as_float_array, check_positive_int
+from sgdnoise._validate import (
+    as_float_array,
+    check_finite_result,
+    check_positive_int,
+    pow2_exponent,
+    scale_pow2,
+)
+from sgdnoise.theory import _ar2_sums
 
 _REFERENCE = "Kühn & Rosenow, arXiv:2306.05300"
+#: Largest number of batches per epoch accepted: float64 represents every integer up to 2⁵³.
+MAX_M = 2**53
+#: Default memory limit of :func:`weight_variance_epoch_profile` (1 GiB).
+PROFILE_MAX_BYTES = 1 << 30
+# float64 temporaries per output entry of the profile (u, prefix sums, partial, s, quad, output)
+_PROFILE_FLOATS_PER_ENTRY = 12
 
 # ----------------------------------------------------------------------------------------------
 # validation helpers
@@ -59,6 +76,16 @@ def _is_symbolic(*values: Any) -> bool:
 def _scalar_out(x: Any) -> FloatArray | float:
     """A float64 array, or a numpy float64 scalar for 0-d results."""
     return np.asarray(x, dtype=np.float64)[()]
+
+
+def _checked(compute: Callable[[], Any], what: str,
+             names: str = "lam, C, eta and beta") -> FloatArray | float:
+    """Evaluate a closed form without floating-point warnings and refuse a non-finite result
+    (overflow, or inf − inf) with a ``ValueError`` naming the arguments (finite input is
+    validated before, so only the float64 range can be exceeded here)."""
+    with np.errstate(all="ignore"):
+        value = compute()
+    return _scalar_out(check_finite_result(value, names, what))
 
 
 def _check_positive_array(x: Any, name: str) -> FloatArray:
@@ -96,9 +123,12 @@ def _check_stable(lam: Any, eta: Any, beta: Any) -> tuple[FloatArray, FloatArray
             f"lam, eta and beta must broadcast together; got shapes {np.shape(lam)}, "
             f"{np.shape(eta)}, {np.shape(beta)}"
         ) from exc
-    unstable = eta * lam >= 2.0 * (1.0 + beta)
+    with np.errstate(over="ignore"):  # ηλ beyond float64 is unstable, and reported as such
+        eta_lam = eta * lam
+    unstable = eta_lam >= 2.0 * (1.0 + beta)
     if np.any(unstable):
-        worst = float(np.max(eta * lam / (2.0 * (1.0 + beta))))
+        with np.errstate(over="ignore"):
+            worst = float(np.max(eta_lam / (2.0 * (1.0 + beta))))
         raise ValueError(
             "lam is outside the stable range 0 < eta*lam < 2(1 + beta) "
             f"(largest eta*lam/(2(1+beta)) = {worst:.3g})"
@@ -107,7 +137,10 @@ def _check_stable(lam: Any, eta: Any, beta: Any) -> tuple[FloatArray, FloatArray
 
 
 def _check_M(M: Any) -> int:
-    return check_positive_int(M, "M", minimum=2)
+    M = check_positive_int(M, "M", minimum=2)
+    if M > MAX_M:
+        raise ValueError(f"M must be <= 2**53 (float64 counts batches exactly up to there); got {M}")
+    return M
 
 
 def _check_position(position: Any, M: int) -> int | None:
@@ -148,7 +181,7 @@ def epoch_autocorrelation(h: Any, C: Any, M: int) -> FloatArray | float:
         Variance of one batch-mean noise along the eigendirection (minibatch scale; with random
         reshuffling C = σ₁²(N − S)/(S(N − 1))); C ≥ 0, broadcast against ``h``.
     M : int
-        Batches per epoch, M = N/S ≥ 2.
+        Batches per epoch, M = N/S, 2 ≤ M ≤ 2⁵³.
 
     Returns
     -------
@@ -166,10 +199,11 @@ def epoch_autocorrelation(h: Any, C: Any, M: int) -> FloatArray | float:
                    and bool(np.all(h_arr == np.round(h_arr))))
     if not (integer or whole_float):
         raise ValueError(f"h must hold integer lags; got dtype {h_arr.dtype}")
-    lag = np.abs(h_arr.astype(np.int64))
+    # lags at or beyond M contribute 0: clip before the integer cast (no overflow for huge h)
+    lag = np.minimum(np.abs(h_arr), M).astype(np.int64)
     C = _check_nonnegative_array(C, "C")
     R = np.where(lag == 0, 1.0, np.where(lag < M, -(M - lag) / (M * (M - 1.0)), 0.0))
-    return _scalar_out(C * R)
+    return _checked(lambda: C * R, "the autocorrelation", "C")
 
 
 def epoch_noise_spectrum(omega: Any, C: Any, M: int) -> FloatArray | float:
@@ -193,7 +227,7 @@ def epoch_noise_spectrum(omega: Any, C: Any, M: int) -> FloatArray | float:
     C : float or array
         Batch-noise variance along the eigendirection (minibatch scale), C ≥ 0.
     M : int
-        Batches per epoch (M ≥ 2).
+        Batches per epoch (2 ≤ M ≤ 2⁵³).
 
     Returns
     -------
@@ -207,12 +241,16 @@ def epoch_noise_spectrum(omega: Any, C: Any, M: int) -> FloatArray | float:
     M = _check_M(M)
     omega = as_float_array(omega, "omega")
     C = _check_nonnegative_array(C, "C")
-    omega = np.remainder(omega + np.pi, 2.0 * np.pi) - np.pi  # 2π-periodic: reduce to [−π, π)
+    e_C = pow2_exponent(C)  # S is linear in C: compute for C at unit scale, scale back exactly
+    C = scale_pow2(C, -e_C)
+    # 2π-periodic: reduce to [−π, π) (huge |ω| first reduced exactly, so ω + π cannot overflow)
+    omega = np.where(np.abs(omega) > 1e15, np.remainder(omega, 2.0 * np.pi), omega)
+    omega = np.remainder(omega + np.pi, 2.0 * np.pi) - np.pi
     half = np.sin(omega / 2.0)
     small = np.abs(half) < 1e-300
     ratio = np.where(small, 1.0, np.sin(M * omega / 2.0) / (M * np.where(small, 1.0, half)))
     S = C * M / (M - 1.0) * (1.0 - ratio**2)
-    return _scalar_out(np.maximum(S, 0.0))
+    return _checked(lambda: scale_pow2(np.maximum(S, 0.0), e_C), "the spectrum", "C")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,12 +303,11 @@ def ar2_impulse_response(lam: Any, eta: Any, beta: Any, *, num_steps: int) -> Fl
     eta = _check_positive_array(eta, "eta")
     beta = _check_beta(beta)
     lam, eta, beta = np.broadcast_arrays(lam, eta, beta)
-    a = (1.0 + beta - eta * lam)[..., None]
-    b = beta[..., None]
     j = np.arange(num_steps, dtype=np.float64)
-    disc = a * a - 4.0 * b
-    out = np.empty(np.broadcast_shapes(a.shape, j.shape))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # non-finite values are refused once, at the end
+        a = (1.0 + beta - eta * lam)[..., None]
+        b = beta[..., None]
+        disc = a * a - 4.0 * b
         # beta == 0: a^j (0**0 == 1)
         first_order = np.power(a, j)
         # real distinct roots
@@ -291,7 +328,8 @@ def ar2_impulse_response(lam: Any, eta: Any, beta: Any, *, num_steps: int) -> Fl
         complex_ = np.power(rho, j) * np.sin((j + 1.0) * omega) / sin_omega
     out = np.where(b == 0, first_order,
                    np.where(disc > 0, real, np.where(disc == 0, critical, complex_)))
-    return np.asarray(out, dtype=np.float64)
+    return np.asarray(check_finite_result(out, "lam, eta, beta and num_steps",
+                                          "the impulse response G(j)"), dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -327,7 +365,8 @@ def weight_variance_iid(lam: Any, C: Any, eta: Any, beta: Any = 0.0) -> Any:
         return eta * C * (1 + beta) / ((1 - beta) * lam * (2 * (1 + beta) - eta * lam))
     lam, eta, beta = _check_stable(lam, eta, beta)
     C = _check_nonnegative_array(C, "C")
-    return _scalar_out(eta * C * (1 + beta) / ((1 - beta) * lam * (2 * (1 + beta) - eta * lam)))
+    return _checked(lambda: eta * C * (1 + beta) / ((1 - beta) * lam * (2 * (1 + beta) - eta * lam)),
+                    "the stationary weight variance")
 
 
 def velocity_variance_iid(lam: Any, C: Any, eta: Any, beta: Any = 0.0) -> Any:
@@ -359,7 +398,8 @@ def velocity_variance_iid(lam: Any, C: Any, eta: Any, beta: Any = 0.0) -> Any:
         return 2 * eta**2 * C / ((1 - beta) * (2 * (1 + beta) - eta * lam))
     lam, eta, beta = _check_stable(lam, eta, beta)
     C = _check_nonnegative_array(C, "C")
-    return _scalar_out(2 * eta**2 * C / ((1 - beta) * (2 * (1 + beta) - eta * lam)))
+    return _checked(lambda: 2 * eta**2 * C / ((1 - beta) * (2 * (1 + beta) - eta * lam)),
+                    "the stationary velocity variance")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -373,16 +413,21 @@ def _delta_sequence(lam: FloatArray, eta: FloatArray, beta: FloatArray, length: 
     Recursion (from γ(h) = aγ(h−1) − βγ(h−2), h ≥ 2, and γ(1) = aγ(0)/(1+β)):
     δ(0) = 0, δ(1) = w/(1+β), δ(h) = w + a δ(h−1) − β δ(h−2), where
     w = ηλγ(0) = (1+β)/((1−β)(2(1+β) − ηλ)) stays finite as λ → 0.  All δ(h) ≥ 0
-    (Cauchy–Schwarz), so sums of them carry no cancellation.
+    (Cauchy–Schwarz), so sums of them carry no cancellation.  The affine recursion runs on the
+    state (δ(h+1), δ(h), 1), unrolled by doubling (:func:`sgdnoise.theory._ar2_sums.orbit`).
     """
-    a = 1.0 + beta - eta * lam
-    w = (1.0 + beta) / ((1.0 - beta) * (2.0 * (1.0 + beta) - eta * lam))
-    delta = np.zeros(lam.shape + (length,))
-    if length > 1:
-        delta[..., 1] = w / (1.0 + beta)
-    for h in range(2, length):
-        delta[..., h] = w + a * delta[..., h - 1] - beta * delta[..., h - 2]
-    return delta
+    shape = lam.shape
+    lam_f, eta_f, beta_f = (np.ravel(v) for v in (lam, eta, beta))
+    w = (1.0 + beta_f) / ((1.0 - beta_f) * (2.0 * (1.0 + beta_f) - eta_f * lam_f))
+    T = np.zeros((lam_f.size, 3, 3))
+    T[:, 0, 0] = 1.0 + beta_f - eta_f * lam_f
+    T[:, 0, 1] = -beta_f
+    T[:, 0, 2] = w
+    T[:, 1, 0] = 1.0
+    T[:, 2, 2] = 1.0
+    v0 = np.stack([w / (1.0 + beta_f), np.zeros_like(w), np.ones_like(w)], axis=1)
+    states = _ar2_sums.orbit(T, v0, length)
+    return states[:, :, 1].reshape(shape + (length,))
 
 
 def _output_delta(delta: FloatArray, output: str) -> FloatArray:
@@ -451,11 +496,15 @@ def stationary_variance_correlated(
     if R.size < 1:
         raise ValueError("R must hold at least R(0)")
     H = R.size - 1
-    delta = _output_delta(_delta_sequence(lam, eta, beta, H + 2), output)
-    total = R[0] + 2.0 * np.sum(R[1:])
-    gamma0 = _output_gamma0(lam, eta, beta, output)
-    var = gamma0 * total - 2.0 * np.sum(R[1:] * delta[..., 1:H + 1], axis=-1)
-    return _scalar_out(eta**2 * var)
+
+    def variance() -> FloatArray:
+        delta = _output_delta(_delta_sequence(lam, eta, beta, H + 2), output)
+        total = R[0] + 2.0 * np.sum(R[1:])
+        gamma0 = _output_gamma0(lam, eta, beta, output)
+        var = gamma0 * total - 2.0 * np.sum(R[1:] * delta[..., 1:H + 1], axis=-1)
+        return eta**2 * var
+
+    return _checked(variance, "the stationary variance", "lam, eta, beta and R")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -467,91 +516,85 @@ def _phase_averaged_epoch(lam: FloatArray, eta: FloatArray, beta: FloatArray, M:
                           output: str) -> FloatArray:
     r"""Var/(η²C) phase-averaged: (2/(M(M−1))) Σ_{h=1}^{M−1} (M − h) δ_out(h); Σ_h R(h) = 0.
 
-    Streams the δ recursion of :func:`_delta_sequence` (memory independent of M); for the
-    velocity δ_v(h) = 2δ(1) + 2δ(h) − δ(h+1) − δ(h−1) needs one lag ahead.
+    The weight sum B = Σ_{h<M} (M − h) δ(h) comes from :func:`sgdnoise.theory._ar2_sums.delta_sums`
+    in O(log M) operations.  For the velocity, δ_v(h) = 2δ(1) + 2δ(h) − δ(h+1) − δ(h−1) is
+    (with e(h) = δ(h+1) − δ(h)) the constant 2δ(1) minus a difference e(h) − e(h−1), whose
+    weighted sum telescopes:
+
+    .. math:: \sum_{h=1}^{M-1} (M-h)\,\delta_v(h) = M(M-1)\,\delta(1) + (M-1)\,\delta(1)
+              - (\delta(M) - \delta(1)) = M^2 \delta(1) - \delta(M).
     """
-    a = 1.0 + beta - eta * lam
-    w = (1.0 + beta) / ((1.0 - beta) * (2.0 * (1.0 + beta) - eta * lam))
-    d_before = np.zeros_like(lam)          # δ(h − 1)
-    d_here = w / (1.0 + beta)              # δ(h), starting at h = 1
-    d_one = d_here
-    total = np.zeros_like(lam)
-    for h in range(1, M):
-        d_next = w + a * d_here - beta * d_before  # δ(h + 1)
-        if output == "weight":
-            term = d_here
-        else:
-            term = 2.0 * d_one + 2.0 * d_here - d_next - d_before
-        total += (M - h) * term
-        d_before, d_here = d_here, d_next
-    return 2.0 / (M * (M - 1.0)) * total
+    B, d1, dM = _ar2_sums.delta_sums(lam, eta, beta, M)
+    total = B if output == "weight" else float(M) ** 2 * d1 - dM
+    return (2.0 / (M * (M - 1.0)) * total).reshape(lam.shape)
 
 
-def _epoch_block_variances(lam: FloatArray, eta: FloatArray, beta: FloatArray, M: int,
-                           output: str, positions: np.ndarray) -> FloatArray:
-    r"""Var/(η²C) at the given positions within the epoch, shape lam.shape + (len(positions),).
+def _epoch_position_variance(lam: FloatArray, eta: FloatArray, beta: FloatArray, M: int,
+                             output: str, m: int) -> FloatArray:
+    r"""Var/(η²C) at position m within the epoch, in O(log M) operations.
 
-    State s_k = (x_k, x_{k−1}), A = [[a, −β], [1, 0]], b = (1, 0)ᵀ, output y = cᵀs with
-    c = (1, 0) (weight) or (1, −1) (velocity); the output's impulse response is
-    g(j) = cᵀAʲb.  Write the epoch noises as ξ = √(M/(M−1)) (ζ − ζ̄) with ζ i.i.d. of variance C
-    (this reproduces variance C and covariance −C/(M−1)).  At position m the lags j = 0 … m−1
-    belong to the current epoch (its remaining M − m noises have not acted yet) and the lags
-    m + kM + i, i < M, to the k-th previous epoch.  Then
+    State s_k = (x_k, v_k), one step s_{k+1} = B s_k + b u_k with b = (1, 1)ᵀ (see
+    :mod:`sgdnoise.theory._ar2_sums`), output y = c s with c = (1, 0) (weight) or (0, 1)
+    (velocity); the output's impulse response is g(j) = cBʲb.  Write the epoch noises as
+    ξ = √(M/(M−1)) (ζ − ζ̄) with ζ i.i.d. of variance C (this reproduces variance C and
+    covariance −C/(M−1)).  At position m the lags j = 0 … m−1 belong to the current epoch (its
+    remaining M − m noises have not acted yet) and the lags m + kM + i, i < M, to the k-th
+    previous epoch.  Then
 
         Var/(η²C) = M/(M−1) · [ Σ_{i<m} g(i)² − (Σ_{i<m} g(i))²/M  +  s_mᵀ Q s_m ],
 
-    with s_m = Aᵐb, F = Aᴹ, K = Σ_{i<M} (r_i − r̄)ᵀ(r_i − r̄) (rows r_i = cᵀAⁱ, centred over
-    the epoch, accumulated by Welford's update), and Q = Σ_{k≥0} Fᵏᵀ K Fᵏ, the solution of
-    Q = FᵀQF + K.  Q is summed by doubling, Q ← Q + F_nᵀ Q F_n, F_n ← F_n², stopping when
-    ‖F_n‖_F² ≤ 2⁻⁵⁶: the neglected tail is F_nᵀ Q_∞ F_n, of norm ≤ ‖F_n‖₂² ‖Q_∞‖, so the
-    truncation error is below 2⁻⁵⁶ ‖Q_∞‖ (proof: Q_∞ = Q_n + F_nᵀ Q_∞ F_n).
+    with s_m = Bᵐb, F = Bᴹ, K = Σ_{i<M} (r_i − r̄)ᵀ(r_i − r̄) (rows r_i = cBⁱ, centred over
+    the epoch), and Q = Σ_{k≥0} Fᵏᵀ K Fᵏ, the solution of Q = FᵀQF + K.  The first bracket is
+    the centred scatter of g over the first m lags plus (Σg)²(M − m)/(mM), both non-negative;
+    every sum comes from the doubling segments of :mod:`sgdnoise.theory._ar2_sums`, and Q from
+    its geometric tail (relative truncation error below 2⁻⁵⁶).
     """
-    shape = lam.shape
-    a = (1.0 + beta - eta * lam).ravel()
-    b_ = beta.ravel()
-    K_len = a.size
-    r = np.zeros((K_len, 2))
-    r[:, 0] = 1.0
-    if output == "velocity":
-        r[:, 1] = -1.0
-    s = np.zeros((K_len, 2))
-    s[:, 0] = 1.0
-    s_prev = np.zeros((K_len, 2))
-    total = np.zeros(K_len)
-    total_sq = np.zeros(K_len)
-    mean = np.zeros((K_len, 2))
-    scatter = np.zeros((K_len, 2, 2))
-    want = {int(p): idx for idx, p in enumerate(positions)}
-    partial = np.zeros((K_len, len(positions)))
-    states = np.zeros((K_len, len(positions), 2))
-    for i in range(M):
-        if i in want:
-            idx = want[i]
-            partial[:, idx] = total_sq - total**2 / M
-            states[:, idx] = s
-        g = r[:, 0]
-        total += g
-        total_sq += g * g
-        diff = r - mean
-        mean += diff / (i + 1)
-        scatter += diff[:, :, None] * (r - mean)[:, None, :]
-        r = np.stack([a * r[:, 0] + r[:, 1], -b_ * r[:, 0]], axis=1)
-        s_prev = s
-        s = np.stack([a * s[:, 0] - b_ * s[:, 1], s[:, 0]], axis=1)
-    # F = A^M: first column A^M e1 = s_M, second column A^M e2 = -β A^{M-1} e1 = -β s_{M-1}
-    F = np.stack([s, -b_[:, None] * s_prev], axis=2)
-    Q = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
-    Fn = F
-    for _ in range(256):
-        if np.max(np.sum(Fn * Fn, axis=(1, 2))) <= 2.0**-56:
-            break
-        Q = Q + np.swapaxes(Fn, 1, 2) @ Q @ Fn
-        Fn = Fn @ Fn
-    else:  # pragma: no cover - guarded by the stability check
-        raise ValueError("lam: eta*lam is too small to resolve the epoch sum in float64")
-    quad = np.einsum("kpi,kij,kpj->kp", states, Q, states)
-    var = M / (M - 1.0) * (partial + quad)
-    return var.reshape(shape + (len(positions),))
+    c, b = _ar2_sums.OUTPUTS[output], _ar2_sums.INPUT
+    E1 = _ar2_sums.step_minus_identity(lam, eta, beta)
+    seg_m, seg_M = _ar2_sums.segments(E1, c, (m, M))
+    Q = _ar2_sums.epoch_tail(seg_M.K, seg_M.P, seg_M.E)
+    if m == 0:
+        partial = np.zeros(E1.shape[0])
+    else:
+        # g(0) = cb = 1, so Σ_{i<m} g(i) = m + c SE_m b
+        sum_g = m + np.einsum("i,kij,j->k", c, seg_m.SE, b)
+        scatter = np.einsum("i,kij,j->k", b, seg_m.K, b)
+        partial = scatter + sum_g**2 * ((M - m) / (m * float(M)))
+    s = b + np.einsum("kij,j->ki", seg_m.E, b)
+    quad = np.einsum("ki,kij,kj->k", s, Q, s)
+    return (M / (M - 1.0) * (partial + quad)).reshape(lam.shape)
+
+
+def _epoch_weight_profile(lam: FloatArray, eta: FloatArray, beta: FloatArray,
+                          M: int) -> FloatArray:
+    r"""Var x_m/(η²C) for every m = 0 … M − 1, shape lam.shape + (M,), vectorised (O(M)).
+
+    The formula of :func:`_epoch_position_variance` for the weight, with s_m = Bᵐb = b + W_m
+    (W_m = (Bᵐ − I)b from :func:`sgdnoise.theory._ar2_sums.column_deviations`), g(i) = 1 + u_i,
+    u_i = W_i[0] = G(i) − 1, and the prefix sums S₁(m) = Σ_{i<m} u_i, S₂(m) = Σ_{i<m} u_i²:
+
+    .. math:: \sum_{i<m} g_i^2 - \frac{(\sum_{i<m} g_i)^2}{M}
+              = \frac{(M-m)(m + 2S_1)}{M} + S_2 - \frac{S_1^2}{M}
+
+    which keeps the dominant m(M − m)/M exact when g ≈ 1 (flat directions).
+    """
+    c, b = _ar2_sums.OUTPUTS["weight"], _ar2_sums.INPUT
+    E1 = _ar2_sums.step_minus_identity(lam, eta, beta)
+    (seg_M,) = _ar2_sums.segments(E1, c, (M,))
+    Q = _ar2_sums.epoch_tail(seg_M.K, seg_M.P, seg_M.E)
+    W = _ar2_sums.column_deviations(E1, b, M)
+    u = W[:, :, 0]
+    K = u.shape[0]
+    S1 = np.zeros((K, M))
+    S2 = np.zeros((K, M))
+    np.cumsum(u[:, :-1], axis=1, out=S1[:, 1:])
+    np.cumsum(u[:, :-1] ** 2, axis=1, out=S2[:, 1:])
+    m = np.arange(M, dtype=np.float64)
+    partial = (M - m) * (m + 2.0 * S1) / M + S2 - S1**2 / M
+    s0, s1 = 1.0 + W[:, :, 0], 1.0 + W[:, :, 1]
+    quad = (Q[:, 0, 0, None] * s0 * s0 + (Q[:, 0, 1] + Q[:, 1, 0])[:, None] * s0 * s1
+            + Q[:, 1, 1, None] * s1 * s1)
+    return (M / (M - 1.0) * (partial + quad)).reshape(lam.shape + (M,))
 
 
 def _epoch_variance(lam: Any, C: Any, eta: Any, beta: Any, M: int, position: Any,
@@ -560,11 +603,15 @@ def _epoch_variance(lam: Any, C: Any, eta: Any, beta: Any, M: int, position: Any
     C = _check_nonnegative_array(C, "C")
     M = _check_M(M)
     m = _check_position(position, M)
-    if m is None:
-        core = _phase_averaged_epoch(lam, eta, beta, M, output)
-    else:
-        core = _epoch_block_variances(lam, eta, beta, M, output, np.array([m]))[..., 0]
-    return _scalar_out(eta**2 * C * core)
+
+    def variance() -> FloatArray:
+        if m is None:
+            core = _phase_averaged_epoch(lam, eta, beta, M, output)
+        else:
+            core = _epoch_position_variance(lam, eta, beta, M, output, m)
+        return eta**2 * C * core
+
+    return _checked(variance, f"the stationary {output} variance")
 
 
 def weight_variance_epoch(lam: Any, C: Any, eta: Any, beta: Any, M: int, *,
@@ -593,7 +640,8 @@ def weight_variance_epoch(lam: Any, C: Any, eta: Any, beta: Any, M: int, *,
 
     with s_m = Aᵐ(1, 0)ᵀ = (G(m), G(m−1)).  The first two terms are the current, incomplete
     epoch; the quadratic form is the geometric tail over all previous epochs, summed by doubling
-    to a proven relative truncation error below 2⁻⁵⁶ (see the module source).  The mean of
+    to a proven relative truncation error below 2⁻⁵⁶ (see the module source).  Every sum over
+    the epoch is itself evaluated by doubling, so any M costs O(log M) operations.  The mean of
     the M position variances equals the phase average.
 
     Parameters
@@ -605,8 +653,9 @@ def weight_variance_epoch(lam: Any, C: Any, eta: Any, beta: Any, M: int, *,
         Learning rate η > 0 and heavy-ball momentum 0 ≤ β < 1 (also the PyTorch form) with
         0 < ηλ < 2(1 + β); ``lam``, ``eta``, ``beta`` and ``C`` broadcast together.
     M : int
-        Batches per epoch (M ≥ 2).  M → ∞ recovers :func:`weight_variance_iid`; M = 1 (full
-        batch) has no noise at all and is not accepted.
+        Batches per epoch (2 ≤ M ≤ 2⁵³; any M costs O(log M) operations).  M → ∞ recovers
+        :func:`weight_variance_iid`; M = 1 (full batch) has no noise at all and is not
+        accepted.
     position : int or None
         None for the phase average; m in [0, M) for the variance at that position.  The
         boundary value (m = 0) is far smaller than the phase average when λ is small: report
@@ -624,25 +673,30 @@ def weight_variance_epoch(lam: Any, C: Any, eta: Any, beta: Any, M: int, *,
     return _epoch_variance(lam, C, eta, beta, M, position, "weight")
 
 
-def weight_variance_epoch_profile(lam: Any, C: Any, eta: Any, beta: Any, M: int) -> FloatArray:
+def weight_variance_epoch_profile(lam: Any, C: Any, eta: Any, beta: Any, M: int, *,
+                                  max_bytes: int = PROFILE_MAX_BYTES) -> FloatArray:
     r"""Stationary weight variance at every position m = 0 … M−1 within the epoch.
 
     .. math:: V_m = \mathrm{Var}\,x_{eM + m}, \qquad \frac1M\sum_{m=0}^{M-1} V_m =
               \text{phase average}
 
-    Same exact sums as :func:`weight_variance_epoch` with ``position=m``, computed in one pass.
+    Same exact sums as :func:`weight_variance_epoch` with ``position=m``, for all m at once:
+    O(M) vectorised work (the output itself has M entries per curvature), no Python loop.
 
     Parameters
     ----------
     lam, C, eta, beta : float or array
         As in :func:`weight_variance_epoch` (broadcast together).
     M : int
-        Batches per epoch (M ≥ 2).
+        Batches per epoch (2 ≤ M ≤ 2⁵³).
+    max_bytes : int
+        Refuse (``ValueError`` naming ``M``) when the working memory, about
+        12 × 8 bytes per output entry, would exceed this (default 1 GiB).
 
     Returns
     -------
-    array, shape ``broadcast(lam, eta, beta).shape + (M,)``
-        V_0 (epoch boundary) … V_{M−1}, times C (broadcast).
+    array, shape ``broadcast(lam, eta, beta, C).shape + (M,)``
+        V_0 (epoch boundary) … V_{M−1}.
 
     References
     ----------
@@ -651,8 +705,24 @@ def weight_variance_epoch_profile(lam: Any, C: Any, eta: Any, beta: Any, M: int)
     lam, eta, beta = _check_stable(lam, eta, beta)
     C = _check_nonnegative_array(C, "C")
     M = _check_M(M)
-    core = _epoch_block_variances(lam, eta, beta, M, "weight", np.arange(M))
-    return np.asarray(eta[..., None] ** 2 * np.asarray(C)[..., None] * core, dtype=np.float64)
+    max_bytes = check_positive_int(max_bytes, "max_bytes")
+    try:
+        out_shape = np.broadcast_shapes(lam.shape, C.shape)
+    except ValueError as exc:
+        raise ValueError(f"C must broadcast against lam, eta and beta; got shapes {C.shape} and "
+                         f"{lam.shape}") from exc
+    entries = (int(np.prod(out_shape, dtype=np.int64)) + lam.size) * M
+    need = _PROFILE_FLOATS_PER_ENTRY * 8 * entries
+    if need > max_bytes:
+        raise ValueError(
+            f"M = {M} positions for {lam.size} curvature(s) need about {need / 2**30:.3g} GiB "
+            f"of working memory (> max_bytes = {max_bytes}); use weight_variance_epoch with "
+            "position=m for the positions you need (O(log M) each), or raise max_bytes"
+        )
+    with np.errstate(all="ignore"):
+        value = eta[..., None] ** 2 * C[..., None] * _epoch_weight_profile(lam, eta, beta, M)
+    return np.asarray(check_finite_result(value, "lam, C, eta and beta",
+                                          "the stationary weight variance"), dtype=np.float64)
 
 
 def velocity_variance_epoch(lam: Any, C: Any, eta: Any, beta: Any, M: int, *,
@@ -674,7 +744,7 @@ def velocity_variance_epoch(lam: Any, C: Any, eta: Any, beta: Any, M: int, *,
     lam, C, eta, beta : float or array
         As in :func:`weight_variance_epoch`.
     M : int
-        Batches per epoch (M ≥ 2).
+        Batches per epoch (2 ≤ M ≤ 2⁵³; O(log M) operations).
     position : int or None
         None (phase average) or m in [0, M).
 
@@ -706,7 +776,7 @@ def correlation_time(lam: Any, eta: Any, beta: Any = 0.0, M: int | None = None, 
     lam, eta, beta : float, array (or sympy.Expr for the i.i.d. case)
         Curvature λ > 0, learning rate, momentum (0 < ηλ < 2(1+β)).
     M : int or None
-        Batches per epoch (M ≥ 2) for epoch sampling; None for i.i.d. batches.
+        Batches per epoch (2 ≤ M ≤ 2⁵³) for epoch sampling; None for i.i.d. batches.
     position : int or None
         With ``M``: None (phase-averaged variances) or the position m in [0, M) at which both
         variances are taken.
@@ -726,10 +796,12 @@ def correlation_time(lam: Any, eta: Any, beta: Any = 0.0, M: int | None = None, 
         if _is_symbolic(lam, eta, beta):
             return (1 + beta) / (2 * eta * lam)
         lam, eta, beta = _check_stable(lam, eta, beta)
-        return _scalar_out((1 + beta) / (2 * eta * lam))
+        return _checked(lambda: (1 + beta) / (2 * eta * lam), "the correlation time",
+                        "lam, eta and beta")
     x = weight_variance_epoch(lam, 1.0, eta, beta, M, position=position)
     v = velocity_variance_epoch(lam, 1.0, eta, beta, M, position=position)
-    return _scalar_out(np.asarray(x) / np.asarray(v))
+    return _checked(lambda: np.asarray(x) / np.asarray(v), "the correlation time",
+                    "lam, eta and beta")
 
 
 def weight_variance_epoch_flat_limit(C: Any, eta: Any, beta: Any, M: int) -> FloatArray | float:
@@ -752,7 +824,7 @@ def weight_variance_epoch_flat_limit(C: Any, eta: Any, beta: Any, M: int) -> Flo
     eta, beta : float or array
         Learning rate η > 0, momentum 0 ≤ β < 1.
     M : int
-        Batches per epoch (M ≥ 2).
+        Batches per epoch (2 ≤ M ≤ 2⁵³).
 
     Returns
     -------
@@ -769,7 +841,8 @@ def weight_variance_epoch_flat_limit(C: Any, eta: Any, beta: Any, M: int) -> Flo
     beta = _check_beta(beta)
     C = _check_nonnegative_array(C, "C")
     M = _check_M(M)
-    return _scalar_out(_flat_limit_expression(C, eta, beta, M))
+    return _checked(lambda: _flat_limit_expression(C, eta, beta, M), "the flat-limit variance",
+                    "C, eta and beta")
 
 
 def _flat_limit_expression(C: Any, eta: Any, beta: Any, M: Any) -> Any:
@@ -798,7 +871,7 @@ def crossover_curvature(eta: Any, beta: Any, M: int) -> Any:
     eta, beta : float, array or sympy.Expr
         Learning rate η > 0, momentum 0 ≤ β < 1.
     M : int or sympy.Expr
-        Batches per epoch (M ≥ 2).
+        Batches per epoch (2 ≤ M ≤ 2⁵³).
 
     Returns
     -------
@@ -814,7 +887,8 @@ def crossover_curvature(eta: Any, beta: Any, M: int) -> Any:
     eta = _check_positive_array(eta, "eta")
     beta = _check_beta(beta)
     M = _check_M(M)
-    return _scalar_out(eta / (2 * (1 - beta) * _flat_limit_expression(1.0, eta, beta, M)))
+    return _checked(lambda: eta / (2 * (1 - beta) * _flat_limit_expression(1.0, eta, beta, M)),
+                    "the crossover curvature", "eta and beta")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -861,7 +935,8 @@ def excess_loss(lam: Any, variances: Any) -> FloatArray | float:
     Kühn & Rosenow, arXiv:2306.05300 (spec claim D5, mean excess loss).
     """
     lam, variances = _check_lam_variances(lam, variances)
-    return _scalar_out(0.5 * np.sum(lam * variances, axis=-1))
+    return _checked(lambda: 0.5 * np.sum(lam * variances, axis=-1), "the excess loss",
+                    "lam and variances")
 
 
 def excess_loss_constant_variance(lam: Any, variance: Any) -> FloatArray | float:
@@ -893,7 +968,8 @@ def excess_loss_constant_variance(lam: Any, variance: Any) -> FloatArray | float
     if lam.ndim == 0 or lam.shape[-1] < 1:
         raise ValueError(f"lam must hold at least one eigenvalue along its last axis; got {lam.shape}")
     variance = _check_nonnegative_array(variance, "variance")
-    return _scalar_out(0.5 * variance * np.sum(lam, axis=-1))
+    return _checked(lambda: 0.5 * variance * np.sum(lam, axis=-1), "the excess loss",
+                    "lam and variance")
 
 
 def loss_variance(lam: Any, variances: Any) -> FloatArray | float:
@@ -926,7 +1002,8 @@ def loss_variance(lam: Any, variances: Any) -> FloatArray | float:
     Kühn & Rosenow, arXiv:2306.05300 (spec claim D5, open reading: variance of L).
     """
     lam, variances = _check_lam_variances(lam, variances)
-    return _scalar_out(0.5 * np.sum(lam**2 * variances**2, axis=-1))
+    return _checked(lambda: 0.5 * np.sum(lam**2 * variances**2, axis=-1), "the loss variance",
+                    "lam and variances")
 
 
 __all__ = [

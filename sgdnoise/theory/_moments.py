@@ -12,6 +12,12 @@ Two input forms are accepted everywhere:
 The Kronecker GEMM uses symmetry: entry ((o, i), (o', i')) of Σ_p X_p ⊗ a_p a_pᵀ only depends on
 the unordered pairs {o, o'} and {i, i'}, so the product runs over packed upper triangles
 (≈ 4× fewer flops) and is scattered back.
+
+Extreme magnitudes: every moment is homogeneous in each input (H in h, M in h², …), so inputs
+far from unit scale are first multiplied by a power of two (exact), the moments computed, and
+the results scaled back (:func:`sgdnoise._validate.pow2_exponent`); inputs of ordinary size are
+not touched.  A moment beyond the float64 range raises a ``ValueError`` naming the inputs
+(:class:`sgdnoise._validate.NonFiniteResultError`) instead of returning inf or NaN.
 """
 
 from __future__ import annotations
@@ -24,11 +30,20 @@ from sgdnoise import backends
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import (
     as_float_array,
+    check_finite_result,
     check_positive_int,
     check_psd_stack,
+    check_square,
     check_square_stack,
     check_symmetric,
+    pow2_exponent,
+    scale_pow2,
 )
+
+
+def _unscale(x: FloatArray, e: int, name: str, what: str) -> FloatArray:
+    """x · 2**e, refused (naming ``name``) if it leaves the float64 range."""
+    return check_finite_result(scale_pow2(x, e), name, what)
 
 
 def hessian_moments(h: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -54,10 +69,13 @@ def hessian_moments(h: FloatArray) -> tuple[FloatArray, FloatArray]:
     """
     h = check_square_stack(h, "h")
     check_symmetric(h, "h")
+    e = pow2_exponent(h)
+    h = scale_pow2(h, -e)
     N = h.shape[0]
     H = h.mean(axis=0)
     M = np.einsum("pij,pjk->ik", h, h, optimize=True) / N
-    return H, 0.5 * (M + M.T)
+    return (_unscale(H, e, "h", "H = E_p h_p"),
+            _unscale(0.5 * (M + M.T), 2 * e, "h", "M = E_p[h_p²]"))
 
 
 def max_curvatures(h: FloatArray) -> FloatArray:
@@ -69,7 +87,9 @@ def max_curvatures(h: FloatArray) -> FloatArray:
     """
     h = check_square_stack(h, "h")
     check_symmetric(h, "h")
-    return np.linalg.eigvalsh(h)[:, -1].copy()
+    e = pow2_exponent(h)
+    top = np.linalg.eigvalsh(scale_pow2(h, -e))[:, -1].copy()
+    return _unscale(top, e, "h", "κ_max(p) = λ_max(h_p)")
 
 
 def gradient_covariance(grads: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -99,10 +119,13 @@ def gradient_covariance(grads: FloatArray) -> tuple[FloatArray, FloatArray]:
     if G.shape[0] < 1:
         raise ValueError("grads must hold at least one sample (row)")
     N = G.shape[0]
+    e = pow2_exponent(G)
+    G = scale_pow2(G, -e)
     g_mean = G.mean(axis=0)
     centred = G - g_mean
     Sigma1 = centred.T @ centred / N
-    return 0.5 * (Sigma1 + Sigma1.T), g_mean
+    return (_unscale(0.5 * (Sigma1 + Sigma1.T), 2 * e, "grads", "Sigma1 = Cov_p(g_p)"),
+            scale_pow2(g_mean, e))
 
 
 def noise_covariance(Sigma1: FloatArray, B: int, *, N: int | None = None,
@@ -119,20 +142,27 @@ def noise_covariance(Sigma1: FloatArray, B: int, *, N: int | None = None,
     Parameters
     ----------
     Sigma1 : (D, D) array
-        Per-sample gradient covariance (1/N normalisation).
+        Per-sample gradient covariance (1/N normalisation): non-empty, square, symmetric and
+        positive semi-definite, each to a relative tolerance of 1e-8 of its largest entry
+        (respectively eigenvalue), so round-off of an estimate passes.
     B : int
         Batch size, 1 ≤ B (≤ N without replacement).
     N : int, optional
         Number of samples; required when ``replacement=False``.
     replacement : bool
-        Whether a minibatch draws its B samples with replacement.
+        Whether a minibatch draws its B samples with replacement (a real ``bool``; strings
+        such as ``"no"`` are refused rather than read as true).
 
     References
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec part A, C).
     """
-    Sigma1 = as_float_array(Sigma1, "Sigma1", ndim=2)
+    Sigma1 = check_square(Sigma1, "Sigma1", symmetric=True)
+    check_psd_stack(Sigma1[None], "Sigma1")
     B = check_positive_int(B, "B")
+    if not isinstance(replacement, (bool, np.bool_)):
+        raise ValueError(  # noqa: TRY004
+            f"replacement must be True or False; got {replacement!r}")
     if replacement:
         return Sigma1 / B
     if N is None:
@@ -171,10 +201,13 @@ def kronecker_hessians(G: FloatArray, a: FloatArray) -> FloatArray:
     Spec part A, "Dense-layer structure" (row-major vectorisation of W).
     """
     G, a, _ = _check_kronecker_factors(G, a)
+    eG, ea = pow2_exponent(G), pow2_exponent(a)
+    G, a = scale_pow2(G, -eG), scale_pow2(a, -ea)
     aa = a[:, :, None] * a[:, None, :]
     N, out, _ = G.shape
     inn = a.shape[1]
-    return np.einsum("pab,pij->paibj", G, aa).reshape(N, out * inn, out * inn)
+    h = np.einsum("pab,pij->paibj", G, aa).reshape(N, out * inn, out * inn)
+    return _unscale(h, eG + 2 * ea, "G and a", "h_p = G_p ⊗ a_p a_pᵀ")
 
 
 def kronecker_max_curvatures(G: FloatArray, a: FloatArray) -> FloatArray:
@@ -185,7 +218,9 @@ def kronecker_max_curvatures(G: FloatArray, a: FloatArray) -> FloatArray:
     Spec part A, "Dense-layer structure".
     """
     G, a, _ = _check_kronecker_factors(G, a)
-    return _max_curvatures_unchecked(G, a)
+    eG, ea = pow2_exponent(G), pow2_exponent(a)
+    kappa = _max_curvatures_unchecked(scale_pow2(G, -eG), scale_pow2(a, -ea))
+    return _unscale(kappa, eG + 2 * ea, "G and a", "κ_max(p) = ‖a_p‖² λ_max(G_p)")
 
 
 def _max_curvatures_unchecked(G: FloatArray, a: FloatArray) -> FloatArray:
@@ -307,6 +342,12 @@ def kronecker_layer_moments(G: FloatArray, a: FloatArray, delta: FloatArray | No
     G, a, delta = _check_kronecker_factors(G, a, delta)
     chunk = check_positive_int(chunk, "chunk")
     backend = backends.resolve(backend, supported=("numpy", "cupy"))
+    # compute at unit scale (exact powers of two), scale back at the end
+    eG, ea = pow2_exponent(G), pow2_exponent(a)
+    ed = pow2_exponent(delta) if delta is not None else 0
+    G, a = scale_pow2(G, -eG), scale_pow2(a, -ea)
+    if delta is not None:
+        delta = scale_pow2(delta, -ed)
     sq = np.einsum("pi,pi->p", a, a)
     kappa = _max_curvatures_unchecked(G, a)
     blocks = [G, sq[:, None, None] * (G @ G)]
@@ -315,12 +356,17 @@ def kronecker_layer_moments(G: FloatArray, a: FloatArray, delta: FloatArray | No
     if delta is not None:
         blocks.append(delta[:, :, None] * delta[:, None, :])
     sums = _kronecker_sums(blocks, a, backend=backend, chunk=chunk)
-    H, M = sums[0], sums[1]
-    K = sums[2] if per_sample_bound else None
+    e_h, e_m = eG + 2 * ea, 2 * eG + 4 * ea
+    H = _unscale(sums[0], e_h, "G and a", "H = E_p[G_p ⊗ a_p a_pᵀ]")
+    M = _unscale(sums[1], e_m, "G and a", "M = E_p[‖a_p‖² G_p² ⊗ a_p a_pᵀ]")
+    kappa = _unscale(kappa, e_h, "G and a", "κ_max(p) = ‖a_p‖² λ_max(G_p)")
+    K = _unscale(sums[2], e_m, "G and a", "K = E_p[κ_max(p) h_p]") if per_sample_bound else None
     Sigma1 = g_mean = None
     if delta is not None:
         g_mean = (delta.T @ a / G.shape[0]).reshape(-1)
-        Sigma1 = sums[-1] - np.outer(g_mean, g_mean)
+        Sigma1 = _unscale(sums[-1] - np.outer(g_mean, g_mean), 2 * (ed + ea), "delta and a",
+                          "Sigma1 = Cov_p(δ_p ⊗ a_p)")
+        g_mean = _unscale(g_mean, ed + ea, "delta and a", "ḡ = E_p[δ_p ⊗ a_p]")
     return LayerMoments(H=H, M=M, kappa_max=kappa, K=K, Sigma1=Sigma1, g_mean=g_mean,
                         num_samples=G.shape[0])
 
@@ -337,7 +383,11 @@ def dense_layer_moments(h: FloatArray, grads: FloatArray | None = None, *,
     """
     H, M = hessian_moments(h)
     kappa = max_curvatures(h)
-    K = np.einsum("p,pij->ij", kappa, h) / h.shape[0] if per_sample_bound else None
+    K = None
+    if per_sample_bound:
+        e = pow2_exponent(h)
+        K = _unscale(np.einsum("p,pij->ij", scale_pow2(kappa, -e), scale_pow2(h, -e))
+                     / h.shape[0], 2 * e, "h", "K = E_p[κ_max(p) h_p]")
     Sigma1 = g_mean = None
     if grads is not None:
         grads = as_float_array(grads, "grads", ndim=2)
@@ -349,13 +399,18 @@ def dense_layer_moments(h: FloatArray, grads: FloatArray | None = None, *,
 
 
 def require_psd(h: FloatArray, name: str = "h") -> None:
-    """Raise a ValueError unless each h_p is PSD (needed by the upper Loewner and wedge bounds).
+    """Raise a ValueError unless each h_p is symmetric and PSD (needed by the upper Loewner and
+    wedge bounds).
+
+    Symmetry (to a relative 1e-8 of the largest entry) is checked before the eigenvalues, which
+    read one triangle only; eigenvalues down to −1e-8 times the largest |eigenvalue| of the
+    stack count as round-off.
 
     References
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claims A1, A2: the upper sides assume h_p ⪰ 0).
     """
-    check_psd_stack(check_square_stack(h, name), name)
+    check_psd_stack(check_square_stack(h, name), name)  # checks symmetry first
 
 
 __all__ = [

@@ -43,6 +43,7 @@ from scipy.integrate import solve_ivp
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import (
     as_float_array,
+    check_finite_result,
     check_positive,
     check_positive_int,
     check_psd_stack,
@@ -60,6 +61,14 @@ def _is_symbolic(*values: Any) -> bool:
 
 def _scalar_out(x: Any) -> FloatArray | float:
     return np.asarray(x, dtype=np.float64)[()]
+
+
+def _checked(compute: Callable[[], Any], names: str, what: str) -> FloatArray | float:
+    """Evaluate a closed form without floating-point warnings; a non-finite result (overflow,
+    inf/inf) is refused with a ``ValueError`` naming the arguments."""
+    with np.errstate(all="ignore"):
+        value = compute()
+    return _scalar_out(check_finite_result(value, names, what))
 
 
 def _positive(x: Any, name: str) -> FloatArray:
@@ -95,9 +104,14 @@ def _check_grid(theta: Any) -> FloatArray:
     return theta
 
 
-def _normalise_log_density(log_p: FloatArray, theta: FloatArray) -> FloatArray:
-    p = np.exp(log_p - np.max(log_p))
-    return p / np.trapezoid(p, theta)
+def _normalise_log_density(log_p: FloatArray, theta: FloatArray, names: str) -> FloatArray:
+    """exp(log_p) normalised by the trapezoid rule on theta, from log space; a log-density or a
+    density beyond float64 (e.g. a grid of width 1e-320) is refused naming ``names``."""
+    check_finite_result(log_p, names, "the log-density")
+    with np.errstate(all="ignore"):
+        p = np.exp(log_p - np.max(log_p))
+        p = p / np.trapezoid(p, theta)
+    return check_finite_result(p, names, "the normalised density")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,7 +144,21 @@ def temperature(*, B: Any, eta: Any, h_star: Any) -> Any:
     """
     if _is_symbolic(B, eta, h_star):
         return eta * h_star / B
-    return _scalar_out(_positive(eta, "eta") * _positive(h_star, "h_star") / _positive(B, "B"))
+    eta, h_star, B = _positive(eta, "eta"), _positive(h_star, "h_star"), _positive(B, "B")
+    return _checked(lambda: eta * h_star / B, "B, eta and h_star", "the temperature ηh*/B")
+
+
+def _inverse_temperature(B: Any, eta: Any, h_star: Any) -> FloatArray | float:
+    """1/T = B/(ηh*), checked: finite and > 0 (T itself may overflow or underflow)."""
+    eta, h_star, B = _positive(eta, "eta"), _positive(h_star, "h_star"), _positive(B, "B")
+    with np.errstate(all="ignore"):
+        inv = 1 / (eta * h_star / B)  # as 1/T, unless T itself leaves the float64 range
+        direct = B / eta / h_star
+        inv = np.where(np.isfinite(inv) & (inv > 0), inv, direct)
+    inv = _checked(lambda: inv, "B, eta and h_star", "1/T = B/(ηh*)")
+    if np.any(np.asarray(inv) <= 0):
+        raise ValueError("B, eta and h_star: 1/T = B/(ηh*) underflows to 0 (T beyond float64)")
+    return inv
 
 
 def phi(*, B: Any, eta: Any, h_star: Any) -> Any:
@@ -152,7 +180,10 @@ def phi(*, B: Any, eta: Any, h_star: Any) -> Any:
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claim C2).
     """
-    return 1 + 1 / temperature(B=B, eta=eta, h_star=h_star)
+    if _is_symbolic(B, eta, h_star):
+        return 1 + 1 / temperature(B=B, eta=eta, h_star=h_star)
+    inv = _inverse_temperature(B, eta, h_star)
+    return _checked(lambda: 1 + inv, "B, eta and h_star", "φ = 1 + B/(ηh*)")
 
 
 def escape_exponent(*, B: Any, eta: Any, h_star: Any, n: Any = 1) -> Any:
@@ -183,7 +214,9 @@ def escape_exponent(*, B: Any, eta: Any, h_star: Any, n: Any = 1) -> Any:
     n_arr = as_float_array(n, "n")
     if n_arr.size and np.any(n_arr < 1):
         raise ValueError(f"n must be >= 1; got minimum {float(n_arr.min()):.3g}")
-    return _scalar_out(1 / temperature(B=B, eta=eta, h_star=h_star) + 1 - n_arr / 2)
+    inv = _inverse_temperature(B, eta, h_star)
+    return _checked(lambda: inv + 1 - n_arr / 2, "B, eta, h_star and n",
+                    "the exponent B/(ηh*) + 1 − n/2")
 
 
 def critical_dimension(*, B: Any, eta: Any, h_star: Any) -> Any:
@@ -208,7 +241,10 @@ def critical_dimension(*, B: Any, eta: Any, h_star: Any) -> Any:
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claim C4).
     """
-    return 2 * (1 / temperature(B=B, eta=eta, h_star=h_star) + 1)
+    if _is_symbolic(B, eta, h_star):
+        return 2 * (1 / temperature(B=B, eta=eta, h_star=h_star) + 1)
+    inv = _inverse_temperature(B, eta, h_star)
+    return _checked(lambda: 2 * (inv + 1), "B, eta and h_star", "n_c = 2(B/(ηh*) + 1)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,7 +289,9 @@ def stationary_density_1d(L: Any, theta: Any, *, B: Any, eta: Any, h_star: Any) 
     L_val = _evaluate(L, theta, "L")
     if np.any(L_val <= 0):
         raise ValueError("L must be > 0 on the grid")
-    return _normalise_log_density(-exponent * np.log(L_val), theta)
+    with np.errstate(all="ignore"):
+        log_p = -exponent * np.log(L_val)
+    return _normalise_log_density(log_p, theta, "L, theta, B, eta and h_star")
 
 
 def _gauss_legendre_cumulative(drift: Callable[[Any], Any], diffusion: Callable[[Any], Any],
@@ -261,14 +299,17 @@ def _gauss_legendre_cumulative(drift: Callable[[Any], Any], diffusion: Callable[
     """∫_{θ_0}^{θ_i} μ/D for every grid point, by Gauss–Legendre on each interval."""
     nodes, weights = np.polynomial.legendre.leggauss(order)
     left, right = theta[:-1, None], theta[1:, None]
-    half = (right - left) / 2.0
-    x = left + half * (nodes[None, :] + 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        half = (right - left) / 2.0
+        x = left + half * (nodes[None, :] + 1.0)
+    check_finite_result(x, "theta", "the quadrature nodes (grid intervals beyond float64)")
     D = _evaluate(diffusion, x, "diffusion")
     if np.any(D <= 0):
         raise ValueError("diffusion must be > 0 on the grid")
-    vals = _evaluate(drift, x, "drift") / D
-    pieces = np.sum(half * weights[None, :] * vals, axis=1)
-    return np.concatenate([[0.0], np.cumsum(pieces)])
+    mu = _evaluate(drift, x, "drift")
+    with np.errstate(all="ignore"):  # a non-finite Φ is refused with the log-density
+        pieces = np.sum(half * weights[None, :] * (mu / D), axis=1)
+        return np.concatenate([[0.0], np.cumsum(pieces)])
 
 
 def stationary_density_sde_1d(theta: Any, drift: Any, diffusion: Any) -> FloatArray:
@@ -314,9 +355,12 @@ def stationary_density_sde_1d(theta: Any, drift: Any, diffusion: Any) -> FloatAr
         Phi = _gauss_legendre_cumulative(drift, diffusion, theta)
     else:
         mu_val = _evaluate(drift, theta, "drift")
-        r = mu_val / D_val
-        Phi = np.concatenate([[0.0], np.cumsum(np.diff(theta) * (r[1:] + r[:-1]) / 2.0)])
-    return _normalise_log_density(Phi - np.log(D_val), theta)
+        with np.errstate(all="ignore"):
+            r = mu_val / D_val
+            Phi = np.concatenate([[0.0], np.cumsum(np.diff(theta) * (r[1:] + r[:-1]) / 2.0)])
+    with np.errstate(all="ignore"):
+        log_p = Phi - np.log(D_val)
+    return _normalise_log_density(log_p, theta, "theta, drift and diffusion")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,8 +411,9 @@ def escape_rate_1d(h_star: Any, h_saddle: Any, c: Any, *, B: Any, eta: Any) -> A
     if np.any(c <= 1):
         raise ValueError(f"c must be > 1 (a loss barrier); got minimum {float(c.min()):.3g}")
     exponent = escape_exponent(B=B, eta=eta, h_star=h_star, n=1)
-    return _scalar_out(np.sqrt(h_star * np.abs(h_saddle)) / (2 * np.pi)
-                       * np.exp(-exponent * np.log(c)))
+    return _checked(lambda: np.sqrt(h_star * np.abs(h_saddle)) / (2 * np.pi)
+                    * np.exp(-exponent * np.log(c)), "h_star, h_saddle, c, B and eta",
+                    "the escape rate")
 
 
 class SaddleGeometry(NamedTuple):
@@ -436,10 +481,13 @@ def saddle_geometry(hess_min: Any, hess_saddle: Any, *, n: int | None = None) ->
     if eig[-n] <= 0:
         raise ValueError("hess_min must be positive definite on the outlier subspace")
     Vn = V[:, -n:]
-    H_hat_min = Vn.T @ H_min @ Vn
-    H_hat_s = Vn.T @ H_s @ Vn
-    H_hat_min = (H_hat_min + H_hat_min.T) / 2
-    H_hat_s = (H_hat_s + H_hat_s.T) / 2
+    with np.errstate(over="ignore", invalid="ignore"):
+        H_hat_min = Vn.T @ H_min @ Vn
+        H_hat_s = Vn.T @ H_s @ Vn
+        H_hat_min = H_hat_min / 2 + H_hat_min.T / 2
+        H_hat_s = H_hat_s / 2 + H_hat_s.T / 2
+    check_finite_result(H_hat_min, "hess_min", "the Hessian on the outlier subspace")
+    check_finite_result(H_hat_s, "hess_saddle", "the Hessian on the outlier subspace")
     eig_min = np.linalg.eigvalsh(H_hat_min)
     eig_s = np.linalg.eigvalsh(H_hat_s)
     if np.any(eig_min <= 0):
@@ -451,7 +499,8 @@ def saddle_geometry(hess_min: Any, hess_saddle: Any, *, n: int | None = None) ->
         )
     h_escape = float(eig_s[0])
     log_ratio = np.sum(np.log(eig_min)) - np.sum(np.log(np.abs(eig_s)))
-    prefactor = abs(h_escape) / (2 * np.pi) * float(np.exp(0.5 * log_ratio))
+    prefactor = float(_checked(lambda: abs(h_escape) / (2 * np.pi) * np.exp(0.5 * log_ratio),
+                               "hess_min and hess_saddle", "the Langer prefactor"))
     return SaddleGeometry(H_hat_min, H_hat_s, h_escape, prefactor)
 
 
@@ -499,7 +548,8 @@ def escape_rate(hess_min: Any, hess_saddle: Any, c: Any, *, B: Any, eta: Any, h_
         raise ValueError(f"c must be > 1 (a loss barrier); got minimum {float(c.min()):.3g}")
     exponent = escape_exponent(B=check_positive(B, "B"), eta=check_positive(eta, "eta"),
                                h_star=check_positive(h_star, "h_star"), n=n_eff)
-    return _scalar_out(geometry.prefactor * np.exp(-exponent * np.log(c)))
+    return _checked(lambda: geometry.prefactor * np.exp(-exponent * np.log(c)),
+                    "hess_min, hess_saddle, c, B, eta and h_star", "the escape rate")
 
 
 def kramers_rate(hess_min: Any, hess_saddle: Any, delta_L: Any, *, T: Any) -> FloatArray | float:
@@ -535,7 +585,8 @@ def kramers_rate(hess_min: Any, hess_saddle: Any, delta_L: Any, *, T: Any) -> Fl
     geometry = saddle_geometry(hess_min, hess_saddle)
     delta_L = _positive(delta_L, "delta_L")
     T = check_positive(T, "T")
-    return _scalar_out(geometry.prefactor * np.exp(-delta_L / T))
+    return _checked(lambda: geometry.prefactor * np.exp(-delta_L / T),
+                    "hess_min, hess_saddle, delta_L and T", "the Kramers rate")
 
 
 def arrhenius_rate_frozen_noise(hess_min: Any, hess_saddle: Any, c: Any, *, B: Any, eta: Any,
@@ -578,14 +629,19 @@ def arrhenius_rate_frozen_noise(hess_min: Any, hess_saddle: Any, c: Any, *, B: A
     c = as_float_array(c, "c")
     if np.any(c <= 1):
         raise ValueError(f"c must be > 1 (a loss barrier); got minimum {float(c.min()):.3g}")
-    inv_T = 1.0 / float(temperature(B=check_positive(B, "B"), eta=check_positive(eta, "eta"),
-                                    h_star=check_positive(h_star, "h_star")))
-    return _scalar_out(geometry.prefactor * np.exp(-inv_T * (c - 1.0)))
+    inv_T = float(_inverse_temperature(check_positive(B, "B"), check_positive(eta, "eta"),
+                                       check_positive(h_star, "h_star")))
+    return _checked(lambda: geometry.prefactor * np.exp(-inv_T * (c - 1.0)),
+                    "hess_min, hess_saddle, c, B, eta and h_star", "the Arrhenius rate")
 
 
 # ----------------------------------------------------------------------------------------------
 # exact mean first-passage time in 1-D
 # ----------------------------------------------------------------------------------------------
+
+
+#: Default limit on drift/diffusion evaluations of :func:`mean_first_passage_time_1d`.
+MAX_EVALUATIONS = 10**5
 
 
 def _scalar_call(func: Callable[[float], Any], x: float, name: str) -> float:
@@ -603,6 +659,7 @@ def mean_first_passage_time_1d(
     b: Any,
     *,
     rtol: float = 1e-10,
+    max_evaluations: int = MAX_EVALUATIONS,
 ) -> FloatArray | float:
     r"""Exact mean first-passage time of a 1-D Itô diffusion, reflecting at a, absorbing at b.
 
@@ -637,6 +694,10 @@ def mean_first_passage_time_1d(
     rtol : float
         Relative tolerance of the ODE solver (≥ 1e-13).  A strong drift towards b (μ/D large
         and positive) makes the equation stiff: it stays accurate but needs more steps.
+    max_evaluations : int
+        Refuse (``ValueError``) once the solver has called μ and D this many times (default
+        10⁵, about four times the most the package's own checks need; a few seconds): an
+        extremely stiff problem would otherwise run for hours.
 
     Returns
     -------
@@ -668,12 +729,24 @@ def mean_first_passage_time_1d(
         sign = -1.0
     else:
         raise ValueError("b must lie strictly on one side of a (all above or all below)")
-    u0 = sign * (x0 - a)
-    ub = sign * (b - a)
+    max_evaluations = check_positive_int(max_evaluations, "max_evaluations")
+    with np.errstate(over="ignore", invalid="ignore"):
+        u0 = sign * (x0 - a)
+        ub = sign * (b - a)
+    check_finite_result(ub, "a and b", "the distance b − a")
     if np.any(u0 < 0) or np.any(u0 > ub):
         raise ValueError("x0 must lie between a (reflecting) and b (absorbing)")
+    if not 1e-6 * float(ub.max()) > 0:
+        raise ValueError(f"b must differ from a by more than the float64 resolution; got "
+                         f"|b - a| = {float(ub.max()):.3g}")
+    calls = [0]
 
     def coefficients(u: float) -> tuple[float, float]:
+        calls[0] += 1
+        if calls[0] > max_evaluations:
+            raise ValueError(
+                f"drift and diffusion: the first-passage ODE needed more than max_evaluations = "
+                f"{max_evaluations} evaluations (too stiff: |μ|/D very large between a and b)")
         x = a + sign * u
         mu = sign * _scalar_call(drift, x, "drift")
         D = _scalar_call(diffusion, x, "diffusion")
@@ -683,7 +756,10 @@ def mean_first_passage_time_1d(
 
     def rhs(u: float, y: FloatArray) -> FloatArray:
         mu, D = coefficients(u)
-        return np.array([(1.0 - mu * y[0]) / D, y[0]])
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.array([(1.0 - mu * y[0]) / D, y[0]])
+        return check_finite_result(out, "drift and diffusion",
+                                   f"the first-passage integrand at x = {a + sign * u:.6g}")
 
     points = np.unique(np.concatenate([u0.ravel(), ub.ravel()]))
     W = np.zeros(points.size)
@@ -691,21 +767,25 @@ def mean_first_passage_time_1d(
     start = 0.0
     for idx, stop in enumerate(points):
         if stop > start:
-            # purely relative error control (atol = 0): F and W are positive after the first
-            # step, which is given explicitly because the state starts at zero
+            # purely relative error control (atol = the smallest normal float, which changes no
+            # error scale rtol·|y| above 1e-290 and only avoids 0/0 when |y| underflows): F and
+            # W are positive after the first step, given explicitly as the state starts at zero
             extra: dict[str, Any] = {}
             if start == 0.0:
                 extra["first_step"] = 1e-6 * (stop - start)
-            sol = solve_ivp(rhs, (start, stop), state, method="DOP853", rtol=rtol, atol=0.0,
-                            **extra)
+            with np.errstate(all="ignore"):  # a non-finite state fails the step or the result
+                sol = solve_ivp(rhs, (start, stop), state, method="DOP853", rtol=rtol,
+                                atol=np.finfo(np.float64).tiny, **extra)
             if not sol.success:
-                raise ValueError(f"the first-passage integral failed: {sol.message}")
+                raise ValueError(f"drift, diffusion, a and b: the first-passage integral "
+                                 f"failed between {a + sign * start:.6g} and "
+                                 f"{a + sign * stop:.6g}: {sol.message}")
             state = sol.y[:, -1]
             start = stop
         W[idx] = state[1]
     W0 = W[np.searchsorted(points, u0)]
     Wb = W[np.searchsorted(points, ub)]
-    return _scalar_out(Wb - W0)
+    return _checked(lambda: Wb - W0, "drift, diffusion, x0, a and b", "the mean passage time")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -781,6 +861,9 @@ class DoubleWell:
         object.__setattr__(self, "n", check_positive_int(self.n, "n"))
         k = 8.0 * self.a if self.k is None else check_positive(self.k, "k")
         object.__setattr__(self, "k", k)
+        if not np.isfinite(8.0 * self.a + self.L0 + k):
+            raise ValueError(f"a = {self.a:.3g} (with L0 and k) is too large: the curvature "
+                             "h* = 8a and L(θ^s) = L0 + a must stay within float64")
 
     def _theta(self, theta: Any) -> FloatArray:
         theta = as_float_array(theta, "theta")
@@ -795,15 +878,17 @@ class DoubleWell:
         """L(θ) for θ of shape (..., n) (or (...) when n = 1)."""
         th = self._theta(theta)
         x = th[..., 0]
-        rest = np.sum(th[..., 1:] ** 2, axis=-1)
-        return _scalar_out(self.L0 + self.a * (x**2 - 1.0) ** 2 + 0.5 * self.k * rest)
+        return _checked(lambda: self.L0 + self.a * (x**2 - 1.0) ** 2
+                        + 0.5 * self.k * np.sum(th[..., 1:] ** 2, axis=-1),
+                        "theta", "the loss L(θ)")
 
     def gradient(self, theta: Any) -> FloatArray:
         """∇L(θ), shape (..., n)."""
         th = self._theta(theta)
-        g = self.k * th.copy()
-        g[..., 0] = 4.0 * self.a * th[..., 0] * (th[..., 0] ** 2 - 1.0)
-        return g
+        with np.errstate(all="ignore"):
+            g = self.k * th.copy()
+            g[..., 0] = 4.0 * self.a * th[..., 0] * (th[..., 0] ** 2 - 1.0)
+        return check_finite_result(g, "theta", "the gradient ∇L(θ)")
 
     def hessian(self, theta: Any) -> FloatArray:
         """∇²L(θ), shape (..., n, n)."""
@@ -811,17 +896,20 @@ class DoubleWell:
         H = np.zeros(th.shape + (self.n,))
         idx = np.arange(self.n)
         H[..., idx, idx] = self.k
-        H[..., 0, 0] = self.a * (12.0 * th[..., 0] ** 2 - 4.0)
-        return H
+        with np.errstate(all="ignore"):
+            H[..., 0, 0] = self.a * (12.0 * th[..., 0] ** 2 - 4.0)
+        return check_finite_result(H, "theta", "the Hessian ∇²L(θ)")
 
     def escape_parameters(self) -> EscapeParameters:
         """h*, h^s, c = L(θ^s)/L(θ*), the loss values and the full Hessians."""
         theta_min = np.zeros(self.n)
         theta_min[0] = 1.0
+        c = float(_checked(lambda: (self.L0 + self.a) / self.L0, "L0 and a",
+                           "c = (L0 + a)/L0"))
         return EscapeParameters(
             h_star=8.0 * self.a,
             h_saddle=-4.0 * self.a,
-            c=(self.L0 + self.a) / self.L0,
+            c=c,
             L_min=self.L0,
             L_saddle=self.L0 + self.a,
             hess_min=self.hessian(theta_min),
@@ -836,7 +924,7 @@ class DoubleWell:
         diffusion T V/(1 − (n − 1)T/2).  Requires (n − 1)T < 2.
         """
         T = check_positive(T, "T")
-        if (self.n - 1) * T / 2 >= 1:
+        if (self.n - 1) * (T / 2) >= 1:
             raise ValueError(f"T must be < 2/(n - 1) = {2 / (self.n - 1):.3g} for n = {self.n}")
         return T / (1.0 - (self.n - 1) * T / 2.0)
 
@@ -915,22 +1003,25 @@ def noise_trace_linear_regression(H: Any, delta_theta: Any, sigma2: float) -> No
         raise ValueError(f"delta_theta must have last axis {H.shape[0]} to match H; "
                          f"got {delta.shape}")
     sigma2 = check_positive(sigma2, "sigma2", allow_zero=True)
-    trace = float(np.trace(H))
+    with np.errstate(over="ignore"):
+        trace = float(np.trace(H))
     if trace <= 0:
         raise ValueError("H must have a positive trace")
-    Hd = delta @ H
-    quad = np.sum(delta * Hd, axis=-1)
-    loss = 0.5 * (quad + sigma2)
-    decoupled = 2.0 * loss * trace
-    gap = np.sum(Hd * Hd, axis=-1)
-    exact = decoupled + gap
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):  # every field is checked below
+        Hd = delta @ H
+        quad = np.sum(delta * Hd, axis=-1)
+        loss = 0.5 * (quad + sigma2)
+        decoupled = 2.0 * loss * trace
+        gap = np.sum(Hd * Hd, axis=-1)
+        exact = decoupled + gap
         relative = np.where(decoupled > 0, gap / np.where(decoupled > 0, decoupled, 1.0), 0.0)
         fraction = np.where(quad + sigma2 > 0, quad / np.where(quad + sigma2 > 0,
                                                                  quad + sigma2, 1.0), 0.0)
-    bound = float(np.linalg.eigvalsh(H)[-1]) / trace * fraction
-    return NoiseTrace(_scalar_out(exact), _scalar_out(decoupled), _scalar_out(loss),
-                      _scalar_out(relative), _scalar_out(bound))
+        bound = float(np.linalg.eigvalsh(H)[-1]) / trace * fraction
+    fields = (exact, decoupled, loss, relative, bound)
+    for value, what in zip(fields, NoiseTrace._fields, strict=True):
+        check_finite_result(value, "H, delta_theta and sigma2", f"the noise trace field {what}")
+    return NoiseTrace(*(_scalar_out(v) for v in fields))
 
 
 def linear_regression_passage_time_1d(c: Any, *, h: float, sigma2: float, B: float, eta: float,
@@ -989,11 +1080,13 @@ def linear_regression_passage_time_1d(c: Any, *, h: float, sigma2: float, B: flo
         return -h * d
 
     def diffusion(d: float) -> float:
-        loss = 0.5 * (h * d * d + sigma2)
-        sigma1 = 2.0 * loss * h + (h * h * d * d if exact else 0.0)
-        return eta * sigma1 / (2.0 * B)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf is refused by the caller
+            loss = 0.5 * (np.float64(h) * d * d + sigma2)
+            sigma1 = 2.0 * loss * h + (h * h * d * d if exact else 0.0)
+            return eta * sigma1 / (2.0 * B)
 
-    b = np.sqrt(sigma2 * (c - 1.0) / h)
+    b = _checked(lambda: np.sqrt(sigma2 * (c - 1.0) / h), "c, sigma2 and h",
+                 "the level |δ| = √(σ²(c − 1)/h)")
     return mean_first_passage_time_1d(drift, diffusion, np.zeros_like(b), 0.0, b)
 
 

@@ -30,6 +30,7 @@ import sympy as sp
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import (
     as_float_array,
+    check_finite_result,
     check_positive,
     check_positive_int,
     check_psd_stack,
@@ -426,8 +427,10 @@ def linear_regression_noise_covariance(S: FloatArray, e: FloatArray, sigma2: flo
     :func:`linear_regression_gradient_moments`.
     """
     S, e, sigma2 = _check_linear_regression_input(S, e, sigma2)
-    Se = S @ e
-    return np.outer(Se, Se) + (float(e @ Se) + sigma2) * S
+    with np.errstate(over="ignore", invalid="ignore"):
+        Se = S @ e
+        Sigma1 = np.outer(Se, Se) + (float(e @ Se) + sigma2) * S
+    return check_finite_result(Sigma1, "S, e and sigma2", "Σ₁")
 
 
 def linear_regression_gradient_second_moment(
@@ -458,8 +461,10 @@ def linear_regression_gradient_second_moment(
     134–139.  Derived in :func:`linear_regression_gradient_moments`.
     """
     S, e, sigma2 = _check_linear_regression_input(S, e, sigma2)
-    Se = S @ e
-    return 2.0 * np.outer(Se, Se) + (float(e @ Se) + sigma2) * S
+    with np.errstate(over="ignore", invalid="ignore"):
+        Se = S @ e
+        moment = 2.0 * np.outer(Se, Se) + (float(e @ Se) + sigma2) * S
+    return check_finite_result(moment, "S, e and sigma2", "E[g gᵀ]")
 
 
 def logistic_noise_factor(q: FloatArray | float, y: FloatArray | float) -> FloatArray:
@@ -500,7 +505,10 @@ def logistic_noise_factor(q: FloatArray | float, y: FloatArray | float) -> Float
         raise ValueError(
             f"y must broadcast against q; got shapes y {y.shape} and q {q.shape}"
         ) from exc
-    return np.asarray((q - y) ** 2 / (q * (1.0 - q)), dtype=np.float64)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        factor = (q - y) ** 2 / (q * (1.0 - q))
+    return np.asarray(check_finite_result(factor, "q", "(q − y)²/(q(1 − q)) (q too close to 0 "
+                                          "or 1)"), dtype=np.float64)
 
 
 __all__ = [

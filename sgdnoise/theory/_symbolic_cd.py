@@ -71,6 +71,12 @@ def yule_walker_ar2(a: Any, b: Any, noise: Any) -> dict[str, sp.Expr]:
     dict
         ``"gamma0"``, ``"gamma1"``, ``"gamma2"`` (simplified) and ``"equations"``.
 
+    Raises
+    ------
+    ValueError
+        If the equations have no unique solution (numeric a, b with a root of the AR(2) on
+        the unit circle, e.g. b = 1 or a + b = 1).
+
     References
     ----------
     Kühn & Rosenow, arXiv:2306.05300 (spec claim D2); G. U. Yule (1927), G. Walker (1931).
@@ -101,7 +107,12 @@ def yule_walker_ar2(a: Any, b: Any, noise: Any) -> dict[str, sp.Expr]:
         sp.Eq(g1, expect(x_next * x_k)),
         sp.Eq(g2, expect(x_next * x_km1)),
     ]
-    solution = sp.solve(equations, [g0, g1, g2], dict=True)[0]
+    solutions = sp.solve(equations, [g0, g1, g2], dict=True)
+    if len(solutions) != 1 or set(solutions[0]) != {g0, g1, g2}:
+        raise ValueError(
+            f"a and b: the Yule–Walker equations have no unique solution for a = {a}, b = {b} "
+            "(an AR(2) with a root on the unit circle has no stationary covariance)")
+    solution = solutions[0]
     return {
         "gamma0": sp.factor(sp.simplify(solution[g0])),
         "gamma1": sp.factor(sp.simplify(solution[g1])),

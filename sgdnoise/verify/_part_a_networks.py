@@ -77,6 +77,11 @@ def _run_a4(ctx: RunContext) -> Outcome:
     )
 
 
+def _fmt_ratio(ratio: float | None) -> str:
+    """The commutation ratio with two decimals, or "n/a" where it is undefined (C or H ∝ I)."""
+    return "n/a" if ratio is None else f"{ratio:.2f}"
+
+
 def _run_a6(ctx: RunContext) -> Outcome:
     num_seeds = 2 if ctx.scale == "quick" else 4
     rows, ok = [], True
@@ -102,12 +107,15 @@ def _run_a6(ctx: RunContext) -> Outcome:
             for layer, ans in layers.items():
                 g_emp = np.array([a.fit_emp.slope for a in ans])
                 g_awd = np.array([a.fit_awd.slope for a in ans])
-                ratio = np.array([a.commutation.ratio for a in ans])
+                # the ratio is None (undefined) only when C or H is ∝ I: left out of the mean
+                ratio = np.array([a.commutation.ratio for a in ans
+                                  if a.commutation.ratio is not None])
                 row = {"data": name, "loss": loss, "layer": layer, "D": ans[0].D,
                        "gamma_emp": float(g_emp.mean()), "gamma_emp_sd": float(g_emp.std()),
                        "gamma_awd": float(g_awd.mean()),
                        "r2_emp": float(np.mean([a.fit_emp.r2 for a in ans])),
-                       "commutation_ratio": float(ratio.mean()), "seeds": len(ans)}
+                       "commutation_ratio": float(ratio.mean()) if ratio.size else None,
+                       "seeds": len(ans)}
                 if loss == "cross_entropy":
                     row["ok"] = bool(row["gamma_emp"] >= 1 + CE_MARGIN
                                      and abs(row["gamma_emp"] - row["gamma_awd"]) <= GAMMA_MATCH_TOL)
@@ -123,7 +131,7 @@ def _run_a6(ctx: RunContext) -> Outcome:
     table = "\n".join(
         f"{r['data']:<8} {r['loss']:<13} layer {r['layer']} (D={r['D']}): γ_emp "
         f"{r['gamma_emp']:.3f}±{r['gamma_emp_sd']:.3f}  γ_AWD {r['gamma_awd']:.3f}  "
-        f"R² {r['r2_emp']:.2f}  ε/baseline {r['commutation_ratio']:.2f}  "
+        f"R² {r['r2_emp']:.2f}  ε/baseline {_fmt_ratio(r['commutation_ratio'])}  "
         f"{'ok' if r['ok'] else 'off'}"
         for r in rows)
     figures = []
@@ -137,7 +145,7 @@ def _run_a6(ctx: RunContext) -> Outcome:
               "|---|---|---|---|---|---|---|---|"]
         md += [f"| {r['data']} | {r['loss']} | {r['layer']} | {r['D']} | {r['gamma_emp']:.3f} ± "
                f"{r['gamma_emp_sd']:.3f} | {r['gamma_awd']:.3f} | {r['r2_emp']:.3f} | "
-               f"{r['commutation_ratio']:.2f} |" for r in rows]
+               f"{_fmt_ratio(r['commutation_ratio'])} |" for r in rows]
         (out / "A6_gamma_table.md").write_text("\n".join(md) + "\n", encoding="utf-8")
         figures.append(str(out / "A6_gamma_table.md"))
     return Outcome(

@@ -889,6 +889,200 @@ def psd_noise_pairs(*, min_dim: int = 2, max_dim: int = 6,
     return draw_noise_pair()
 
 
+
+# ----------------------------------------------------------------------------------------------
+# extreme values: for fuzzing closed forms over the whole float64 range
+# ----------------------------------------------------------------------------------------------
+
+#: Default decimal exponents of :func:`finite_floats_wide`: from subnormal 1e-320 to 1e300.
+WIDE_EXPONENTS: tuple[int, int] = (-320, 300)
+
+
+def finite_floats_wide(*, min_exponent: int = WIDE_EXPONENTS[0],
+                       max_exponent: int = WIDE_EXPONENTS[1], allow_negative: bool = True,
+                       allow_zero: bool = True) -> SearchStrategy[float]:
+    r"""Finite floats over the whole float64 range, for fuzzing.
+
+    A mixture of ordinary values (|x| ≤ 100), magnitudes m·10^e with e uniform in
+    [min_exponent, max_exponent] and 1 ≤ m < 10 (so 1e-320, a subnormal, and 1e300 are as likely
+    as 1), and edge values (0, 1, 10^min_exponent, 10^max_exponent).  Never NaN or inf.
+
+    Parameters
+    ----------
+    min_exponent, max_exponent : int
+        Decimal exponent range of the extreme draws, −323 ≤ min_exponent ≤ max_exponent ≤ 307.
+    allow_negative : bool
+        Also draw negative values (each value's sign is drawn separately).
+    allow_zero : bool
+        Also draw 0.0.
+
+    Returns
+    -------
+    strategy of float
+
+    References
+    ----------
+    IEEE 754-2008 binary64 (range 4.9e-324 … 1.8e308); Hypothesis ``floats``.
+    """
+    lo = _check_int_in(min_exponent, "min_exponent", -323, 307)
+    hi = _check_int_in(max_exponent, "max_exponent", lo, 307)
+    magnitudes = st.one_of(
+        st.floats(0.0, 100.0, exclude_min=not allow_zero),
+        st.builds(lambda m, e: m * 10.0**e, st.floats(1.0, 10.0, exclude_max=True),
+                  st.integers(lo, hi)),
+        st.sampled_from([1.0, 10.0**lo, 10.0**hi] + ([0.0] if allow_zero else [])),
+    )
+    if not allow_negative:
+        return magnitudes
+    return st.builds(lambda x, negative: -x if negative else x, magnitudes, st.booleans())
+
+
+def _check_int_in(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer; got {value!r}")  # noqa: TRY004
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{name} must lie in [{lo}, {hi}]; got {value}")
+    return int(value)
+
+
+def _default_elements(elements: SearchStrategy[float] | None) -> SearchStrategy[float]:
+    if elements is None:
+        return finite_floats_wide()
+    if not isinstance(elements, SearchStrategy):
+        raise ValueError(  # noqa: TRY004
+            f"elements must be a Hypothesis strategy of floats; got {elements!r}")
+    return elements
+
+
+def float_arrays_wide(*, min_dims: int = 0, max_dims: int = 2, min_side: int = 0,
+                      max_side: int = 4,
+                      elements: SearchStrategy[float] | None = None) -> SearchStrategy[FloatArray]:
+    r"""Float64 arrays of any small shape (empty ones included) with wide-range entries.
+
+    Parameters
+    ----------
+    min_dims, max_dims : int
+        Range of the number of dimensions (0 gives a 0-d array).
+    min_side, max_side : int
+        Range of each side (0 gives an empty array).
+    elements : strategy of float, optional
+        Entries; default :func:`finite_floats_wide`.
+
+    Returns
+    -------
+    strategy of float64 arrays
+
+    References
+    ----------
+    Hypothesis ``hypothesis.extra.numpy.arrays``.
+    """
+    from hypothesis.extra.numpy import array_shapes, arrays
+
+    d_lo = _check_int_in(min_dims, "min_dims", 0, 32)
+    d_hi = _check_int_in(max_dims, "max_dims", d_lo, 32)
+    s_lo = _check_int_in(min_side, "min_side", 0, 10**6)
+    s_hi = _check_int_in(max_side, "max_side", s_lo, 10**6)
+    shapes = array_shapes(min_dims=d_lo, max_dims=d_hi, min_side=s_lo, max_side=s_hi)
+    return arrays(np.float64, shapes, elements=_default_elements(elements))
+
+
+def symmetric_matrices(*, min_dim: int = 1, max_dim: int = 4, psd: bool = False,
+                       elements: SearchStrategy[float] | None = None
+                       ) -> SearchStrategy[FloatArray]:
+    r"""Symmetric matrices with wide-range entries and degenerate spectra, for fuzzing.
+
+    Each draw is one of: the upper triangle drawn entrywise and mirrored (not with ``psd``);
+    c·I (all eigenvalues identical); diagonal with repeated entries (ties); the zero matrix;
+    and, with ``psd``, V diag(|λ|) Vᵀ with Haar V and |λ| drawn from ``elements`` (PSD up to
+    round-off relative to its largest entry).  With ``psd`` every entry drawn is made
+    non-negative.  Entries stay within a factor 2·max_dim of the magnitudes drawn, so keep
+    ``elements`` below about 1e305.
+
+    Parameters
+    ----------
+    min_dim, max_dim : int
+        Range of the size D (1 ≤ min_dim ≤ max_dim).
+    psd : bool
+        Only positive semi-definite matrices.
+    elements : strategy of float, optional
+        Entries or eigenvalues; default :func:`finite_floats_wide`.
+
+    Returns
+    -------
+    strategy of (D, D) float64 arrays
+
+    References
+    ----------
+    Mezzadri, Notices AMS 54 (2007) (Haar rotations, :func:`sgdnoise.theory.haar_orthogonal`).
+    """
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim")
+    values = _default_elements(elements)
+    if psd:
+        values = values.map(abs)
+
+    @st.composite
+    def draw_symmetric(draw: st.DrawFn) -> FloatArray:
+        D = draw(st.integers(d_lo, d_hi))
+        kinds = ["identity", "diagonal", "zero", "rotated" if psd else "mirrored"]
+        kind = draw(st.sampled_from(kinds))
+        if kind == "identity":
+            return draw(values) * np.eye(D)
+        if kind == "zero":
+            return np.zeros((D, D))
+        if kind == "diagonal":
+            distinct = draw(st.lists(values, min_size=1, max_size=D))
+            picks = draw(st.lists(st.integers(0, len(distinct) - 1), min_size=D, max_size=D))
+            return np.diag(np.asarray(distinct, dtype=np.float64)[picks])
+        if kind == "mirrored":
+            A = np.zeros((D, D))
+            iu = np.triu_indices(D)
+            A[iu] = draw(st.lists(values, min_size=iu[0].size, max_size=iu[0].size))
+            return np.triu(A) + np.triu(A, 1).T
+        lam = np.asarray(draw(st.lists(values, min_size=D, max_size=D)), dtype=np.float64)
+        V = haar_orthogonal(D, draw(_SEEDS))
+        with np.errstate(under="ignore"):
+            A = (V * lam) @ V.T
+        return 0.5 * A + 0.5 * A.T
+
+    return draw_symmetric()
+
+
+def symmetric_stacks(*, min_samples: int = 1, max_samples: int = 4, min_dim: int = 1,
+                     max_dim: int = 3, psd: bool = False,
+                     elements: SearchStrategy[float] | None = None
+                     ) -> SearchStrategy[FloatArray]:
+    r"""Stacks (N, D, D) of :func:`symmetric_matrices` of one size D, for fuzzing.
+
+    Parameters
+    ----------
+    min_samples, max_samples : int
+        Range of N (≥ 1).
+    min_dim, max_dim : int
+        Range of D (≥ 1).
+    psd : bool
+        Only positive semi-definite members.
+    elements : strategy of float, optional
+        As in :func:`symmetric_matrices`.
+
+    Returns
+    -------
+    strategy of (N, D, D) float64 arrays
+
+    References
+    ----------
+    Spec "Random families for property tests" (per-sample Hessians h_p).
+    """
+    n_lo, n_hi = _check_bounds(min_samples, max_samples, "min_samples", "max_samples")
+    d_lo, d_hi = _check_bounds(min_dim, max_dim, "min_dim", "max_dim")
+
+    @st.composite
+    def draw_stack(draw: st.DrawFn) -> FloatArray:
+        D = draw(st.integers(d_lo, d_hi))
+        member = symmetric_matrices(min_dim=D, max_dim=D, psd=psd, elements=elements)
+        return np.stack(draw(st.lists(member, min_size=n_lo, max_size=n_hi)))
+
+    return draw_stack()
+
 __all__ = [
     "DEFAULT_FAMILIES",
     "NETWORK_ACTIVATIONS",
@@ -900,7 +1094,10 @@ __all__ = [
     "PSD_LOSSES",
     "SYMMETRIC_FAMILIES",
     "TrainedNetwork",
+    "WIDE_EXPONENTS",
     "commuting_pairs",
+    "finite_floats_wide",
+    "float_arrays_wide",
     "kronecker_factors",
     "mlp_networks",
     "network_hessians",
@@ -910,5 +1107,7 @@ __all__ = [
     "psd_matrices",
     "psd_noise_pairs",
     "spectra",
+    "symmetric_matrices",
+    "symmetric_stacks",
     "window_breaking_families",
 ]

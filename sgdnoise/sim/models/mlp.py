@@ -46,7 +46,13 @@ import numpy as np
 
 from sgdnoise import backends
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import as_float_array, check_choice, check_positive_int, check_rng
+from sgdnoise._validate import (
+    as_float_array,
+    check_choice,
+    check_finite_result,
+    check_positive_int,
+    check_rng,
+)
 from sgdnoise.sim.models._activations import ACTIVATIONS, Activation, get_activation
 from sgdnoise.sim.models._losses import (
     LOSSES,
@@ -686,6 +692,13 @@ class MLP:
         delta : (N, d_{l+1}) array
             ∂ℓ_p/∂s_l.
 
+        Raises
+        ------
+        ValueError
+            For invalid input, and (as a ``NonFiniteResultError``, also a
+            ``FloatingPointError``) when finite ``w`` and ``x`` overflow the forward or the
+            Hessian backward pass, so that a factor would be inf or NaN.
+
         References
         ----------
         Spec part A, "Dense-layer structure"; Botev, Ritter & Barber, ICML 2017 (Hessian
@@ -695,10 +708,24 @@ class MLP:
         index = self.layer_index(layer)
         chunk = check_positive_int(chunk, "chunk")
         backend = _resolve_backend(backend)
-        if backend == "numba":
-            from sgdnoise.sim.models import _mlp_numba
+        # finite w and x can still overflow the forward or the Hessian backward pass (e.g. very
+        # large weights): compute silently, then refuse any non-finite factor by name
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if backend == "numba":
+                from sgdnoise.sim.models import _mlp_numba
 
-            return _mlp_numba.layer_factors(self._kernel_spec(), self._check_w(w), x, T, index)
+                factors = _mlp_numba.layer_factors(self._kernel_spec(), self._check_w(w), x, T,
+                                                   index)
+            else:
+                factors = self._layer_factors_numpy(layers, x, T, index, chunk)
+        for value, what in zip(factors, ("G_p = ∂²ℓ_p/∂s∂sᵀ", "a_p (layer input)",
+                                         "δ_p = ∂ℓ_p/∂s"), strict=True):
+            check_finite_result(value, "w and x", f"the layer factor {what}")
+        return factors
+
+    def _layer_factors_numpy(self, layers: list[FloatArray], x: FloatArray, T: Any,
+                             index: int, chunk: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The numpy path of :meth:`layer_factors` (validated input, no finiteness check)."""
         act = self.activation_function
         weights = self._split(layers)
         L = self.num_layers
