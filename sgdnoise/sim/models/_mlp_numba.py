@@ -565,18 +565,17 @@ def _all_finite(g):
 def _sgd_update(w, v, g, start, stop, scale, weight_decay, lr, beta, heavy_ball):
     """ĝ = scale·g (+ weight_decay·w), then the heavy-ball or PyTorch-style step on [start, stop).
 
-    Returns whether some g[j] there is not finite.  The scalars come in the arrays' dtype, and
-    each element is computed as in numpy (no fused multiply-adds; scale = 1 multiplies exactly),
-    so a step is bit-identical to the reference given the same gradient.  One branch-free loop
-    per case, on views indexed from 0 (no negative-index checks), so that each vectorises.
+    Returns whether some updated w[j] there is not finite: the step overflowed, or g[j] was not
+    finite (a non-finite g[j] always gives a non-finite w[j], since η > 0).  The scalars come
+    in the arrays' dtype, and each element is computed as in numpy (no fused multiply-adds;
+    scale = 1 multiplies exactly), so a step is bit-identical to the reference given the same
+    gradient.  One branch-free loop per case, on views indexed from 0 (no negative-index
+    checks), so that each vectorises; the check is one more such loop over the updated w.
     """
     zero = g.dtype.type(0.0)
     w = w[start:stop]
     v = v[start:stop]
     g = g[start:stop]
-    bad = 0
-    for j in range(g.size):
-        bad |= (g[j] - g[j]) != zero  # NaN for ±inf and NaN
     if heavy_ball and weight_decay == zero:
         for j in range(g.size):
             vj = beta * v[j] - lr * (g[j] * scale)
@@ -597,6 +596,9 @@ def _sgd_update(w, v, g, start, stop, scale, weight_decay, lr, beta, heavy_ball)
             vj = beta * v[j] + (g[j] * scale + weight_decay * w[j])
             v[j] = vj
             w[j] = w[j] - lr * vj
+    bad = 0
+    for j in range(w.size):
+        bad |= (w[j] - w[j]) != zero  # NaN for ±inf and NaN
     return bad != 0
 
 
@@ -711,7 +713,7 @@ def _gradient_part(w, v, g, widths, offsets, bias, x, rows, ident, A, Dl, active
                    num_parts, step, weight_decay, lr, beta, heavy_ball):
     """Gradient rows of run ``part`` of every layer's outputs and, when ``step``, their update.
 
-    Returns whether a non-finite gradient entry was met (checked only when ``step``).
+    Returns whether an updated weight is not finite (checked only when ``step``).
     """
     L = widths.size - 1
     n = rows.size
@@ -771,8 +773,10 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                       has_loss0, loss0, losses, num_parts):
     """One epoch of SGD on w, v in place; returns (status, batch, loss, loss0).
 
-    status 0: every batch done; 1: non-finite loss or gradient at ``batch``; 2: loss above
-    ``divergence_factor`` · loss0 at ``batch``.  ``clip_norm`` ≤ 0 means no clipping.
+    status 0: every batch done; at ``batch``: 1 non-finite loss, 2 loss above
+    ``divergence_factor`` · loss0, 3 non-finite gradient, 4 non-finite weights after the update
+    (a finite gradient whose step overflowed); when several apply, the first of loss, gradient,
+    threshold, weights is reported, as by the reference.  ``clip_norm`` ≤ 0 means no clipping.
 
     Everything is computed in the dtype of ``w`` (float32 or float64; ``v``, ``x``, ``T``,
     ``lr``, ``beta``, ``clip_norm`` and ``weight_decay`` come in it too): work arrays, constants
@@ -838,7 +842,7 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                                            beta, heavy_ball)
         if not step:
             if not _all_finite(g):
-                return 1, k, value, loss0
+                return 3, k, value, loss0
             if exploding:
                 return 2, k, value, loss0
             scale = dtype.type(1.0)
@@ -853,8 +857,8 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                     bad[part] = _update_part(w, v, g, widths, offsets, bias, part, num_parts,
                                              scale, weight_decay, lr, beta, heavy_ball)
         for part in range(num_parts):
-            if bad[part]:  # a non-finite gradient, met during the update
-                return 1, k, value, loss0
+            if bad[part]:  # a non-finite weight after the update: which input caused it?
+                return (3 if not _all_finite(g) else 4), k, value, loss0
         losses[k] = value
     return 0, num_batches, 0.0, loss0
 
@@ -936,8 +940,9 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
     losses : (num_batches,) array
         Mean loss of each batch done.
     status : int
-        0 all batches done, 1 non-finite loss or gradient, 2 loss above
-        ``divergence_factor`` · loss0 (w and v are then partly updated).
+        0 all batches done, 1 non-finite loss, 2 loss above ``divergence_factor`` · loss0,
+        3 non-finite gradient, 4 non-finite weights after the update (w and v are then partly
+        updated).
     index : int
         The batch at which training stopped (``num_batches`` when it did not).
     value, loss0 : float
