@@ -58,7 +58,7 @@ class SupportsGradient(Protocol):
 
 
 #: What :func:`train` suggests when a run diverges (its own options).
-TRAIN_ADVICE = "Lower eta, add clip_norm, or use a schedule"
+_TRAIN_ADVICE = "Lower eta, add clip_norm, or use a schedule"
 
 
 def _format_loss(loss: float, loss_step: int | None, label: str) -> str:
@@ -115,7 +115,7 @@ class DivergenceError(RuntimeError):
     def __init__(self, step: int, epoch: int | None, loss: float, lr: float, reason: str, *,
                  replica: int | None = None, subject: str = "training",
                  loss_step: int | None = None, loss_label: str = "loss",
-                 details: str = "", advice: str = TRAIN_ADVICE) -> None:
+                 details: str = "", advice: str = _TRAIN_ADVICE) -> None:
         self.step, self.epoch, self.loss, self.lr = int(step), epoch, float(loss), float(lr)
         self.replica = replica
         self.reason = reason
@@ -169,8 +169,9 @@ class TrainConfig:
         step (forward and backward pass, sums, clipping, weight decay, momentum update) is
         computed in float32, with a relative round-off of 2⁻²⁴ ≈ 6e-8 per operation instead of
         1.1e-16 (faster with the numba backend).  ``eta``, ``momentum``, ``clip_norm`` and
-        ``weight_decay`` are rounded to float32.  The divergence test, the reported losses and
-        the returned arrays stay float64.
+        ``weight_decay`` are rounded to float32 (values beyond its range, 3.4e38, are
+        refused).  The divergence test, the reported losses and the returned arrays stay
+        float64.
     """
 
     eta: float
@@ -207,6 +208,13 @@ class TrainConfig:
         check_positive(self.divergence_factor, "divergence_factor")
         check_positive_int(self.seed, "seed", minimum=0)
         object.__setattr__(self, "dtype", check_choice(self.dtype, "dtype", DTYPES))
+        if self.dtype == "float32":
+            top = float(np.finfo(np.float32).max)
+            for name in ("eta", "eta_min", "clip_norm", "weight_decay"):
+                value = getattr(self, name)
+                if value is not None and value > top:
+                    raise ValueError(f"{name} must be at most {top:.4g} (the float32 range) for "
+                                     f"dtype='float32'; got {value:g}")
 
     def learning_rate(self, epoch: int) -> float:
         """η for a given epoch (0-based)."""
@@ -297,7 +305,10 @@ def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array
     weight_decay = _scalar(cfg.weight_decay, dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         for k, idx in enumerate(batches):
-            loss, g = model.loss_and_gradient(w, x[idx], y[idx])
+            try:
+                loss, g = model.loss_and_gradient(w, x[idx], y[idx])
+            except FloatingPointError:  # a model that reports its overflow
+                return w, v, losses, _LOSS, k, math.nan
             loss, g = float(loss), np.asarray(g, dtype=dtype)
             if not math.isfinite(loss):
                 return w, v, losses, _LOSS, k, loss
@@ -553,7 +564,7 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
             if math.isfinite(value):
                 last = (value, step, "batch loss")
             advice = ("Lower eta, add clip_norm, use a schedule, or raise divergence_factor"
-                      if status == _EXPLODING else TRAIN_ADVICE)
+                      if status == _EXPLODING else _TRAIN_ADVICE)
             raise DivergenceError(step, epoch, last[0], lr, _reason(status, config, loss0),
                                   loss_step=last[1], loss_label=last[2], advice=advice)
         steps += len(batches)
@@ -597,7 +608,10 @@ def _full_loss(model: SupportsGradient, problem: _CompiledProblem | None, w: Flo
     Overflow is not warned about: a non-finite value is reported by the caller."""
     if problem is None:
         with np.errstate(over="ignore", invalid="ignore"):
-            return float(model.loss_and_gradient(w, x, y)[0])
+            try:
+                return float(model.loss_and_gradient(w, x, y)[0])
+            except FloatingPointError:  # a model that reports its overflow
+                return math.nan
     from sgdnoise.sim.models import _mlp_numba
 
     return _mlp_numba.mean_loss(problem.spec, w, problem.x, problem.T, num_threads=num_threads)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from sgdnoise import backends
-from sgdnoise.sim import DivergenceError as ExportedDivergenceError
 from sgdnoise.sim import MLP, TrainConfig, datasets, train
+from sgdnoise.sim import DivergenceError as ExportedDivergenceError
 from sgdnoise.sim.dynamics import (
     LinearRegressionProblem,
     ModelProblem,

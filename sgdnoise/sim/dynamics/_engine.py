@@ -716,7 +716,7 @@ def _diverged(problem: Any, plan: _Plan, status: IntArray, div_step: IntArray,
     r = int(bad[np.argmin(div_step[bad])])
     step = int(div_step[r])
     with np.errstate(over="ignore", invalid="ignore"):
-        loss = float(np.asarray(problem.loss(theta[r])))
+        loss = float(np.asarray(problem._device(np).loss(theta[r][None]))[0])
     if status[r] == 1:
         reason = f"non-finite parameters θ after the update of step {step - 1}"
     else:

@@ -82,7 +82,16 @@ class SDERun(NamedTuple):
 
 
 def _k_value(a: float, k: float | None) -> float:
-    return 8.0 * a if k is None else check_positive(k, "k")
+    with np.errstate(over="ignore"):
+        return float(np.float64(8.0) * a) if k is None else check_positive(k, "k")
+
+
+def _finite_or_raise(value: Any, name: str) -> Any:
+    """``value`` if every entry is finite, else ``FloatingPointError`` (float64 overflow)."""
+    if not np.all(np.isfinite(value)):
+        raise FloatingPointError(f"{name}: the result overflows float64 for these arguments "
+                                 f"(|theta|, a or k too large)")
+    return value
 
 
 def double_well_loss(theta: Any, *, L0: float, a: float, k: float | None = None) -> FloatArray:
@@ -103,6 +112,11 @@ def double_well_loss(theta: Any, *, L0: float, a: float, k: float | None = None)
     -------
     (...) array
 
+    Raises
+    ------
+    FloatingPointError
+        The loss overflows float64.
+
     References
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claim C3, model for exact checks).
@@ -114,7 +128,9 @@ def double_well_loss(theta: Any, *, L0: float, a: float, k: float | None = None)
     a = check_positive(a, "a")
     kk = _k_value(a, k)
     x = th[..., 0]
-    return L0 + a * (x * x - 1.0) ** 2 + 0.5 * kk * np.sum(th[..., 1:] ** 2, axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = L0 + a * (x * x - 1.0) ** 2 + 0.5 * kk * np.sum(th[..., 1:] ** 2, axis=-1)
+    return _finite_or_raise(out, "double_well_loss")
 
 
 def double_well_gradient(theta: Any, *, L0: float, a: float, k: float | None = None
@@ -133,6 +149,11 @@ def double_well_gradient(theta: Any, *, L0: float, a: float, k: float | None = N
     -------
     (..., n) array
 
+    Raises
+    ------
+    FloatingPointError
+        The gradient overflows float64.
+
     References
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claim C3).
@@ -142,10 +163,11 @@ def double_well_gradient(theta: Any, *, L0: float, a: float, k: float | None = N
         raise ValueError("theta must have a last axis (n coordinates)")
     check_positive(L0, "L0")
     a = check_positive(a, "a")
-    g = _k_value(a, k) * th.copy()
-    x = th[..., 0]
-    g[..., 0] = 4.0 * a * x * (x * x - 1.0)
-    return g
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = _k_value(a, k) * th.copy()
+        x = th[..., 0]
+        g[..., 0] = 4.0 * a * x * (x * x - 1.0)
+    return _finite_or_raise(g, "double_well_gradient")
 
 
 def _diffusion_scale(noise: str, n: int, a: float, kk: float, eta: float, B: float, L0: float,
@@ -399,6 +421,12 @@ def simulate_sde(
                     or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite real number; got {value!r}")
             fp_mode, fp_value = mode, float(value)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = _diffusion_scale(noise, n, a, kk, eta, B, L0, temperature or 0.0)
+        step_var = 2.0 * dt * s
+    if not (math.isfinite(kk) and np.isfinite(s).all() and np.isfinite(step_var).all()):
+        raise ValueError("dt, eta, B, L0, a, k, temperature: the curvatures 8a, k or the noise "
+                         "variance 2·dt·D per step overflow float64; use smaller values")
     if theta0 is None:
         theta0 = np.eye(1, n)[0]
     th0 = as_float_array(theta0, "theta0", ndim=(1, 2))
@@ -422,7 +450,6 @@ def simulate_sde(
     if num_threads is not None:
         num_threads = check_positive_int(num_threads, "num_threads")
     resolved = backends.resolve(backend, supported=("numpy", "numba", "cupy"))
-    s = _diffusion_scale(noise, n, a, kk, eta, B, L0, temperature or 0.0)
     code = _NOISE_CODES[noise]
     trajectory = np.full((num_records, R, n), np.nan)
     div = np.full(R, -1, dtype=np.int64)

@@ -966,13 +966,15 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
     typed = dtype.type
     num_batches = batch_starts.size - 1
     losses = np.zeros(num_batches)
+    with np.errstate(over="ignore"):  # a scalar beyond float32's range becomes inf, as in numpy
+        scalars = (typed(lr), typed(beta), typed(0.0 if clip_norm is None else clip_norm),
+                   typed(weight_decay))
     with numba_threads(num_threads):
         status, index, value, loss0_out = _sgd_epoch_kernel(
             w, v, widths, offsets, np.int64(bias), np.int64(act), np.int64(loss), x, T,
             np.ascontiguousarray(batch_rows, dtype=np.int64),
             np.ascontiguousarray(batch_starts, dtype=np.int64),
-            typed(lr), typed(beta), bool(heavy_ball),
-            typed(0.0 if clip_norm is None else clip_norm), typed(weight_decay),
+            scalars[0], scalars[1], bool(heavy_ball), scalars[2], scalars[3],
             float(divergence_factor), loss0 is not None, 1.0 if loss0 is None else float(loss0),
             losses, np.int64(num_threads),
         )
