@@ -748,9 +748,9 @@ def _check_outputs(plan: _Plan, st: dict[str, Any]) -> None:
     if (first_bad < never).any():
         r = int(np.argmin(first_bad))
         step = int(first_bad[r])
-        good = last_step[r] >= 0
-        return_loss = float(last_good[r]) if good else math.inf
-        raise _replica_error(plan, r, step, return_loss, int(last_step[r]) if good else step,
+        good = last_step[r] >= 0  # a recorded finite loss before the overflow
+        loss = float(last_good[r]) if good else math.inf
+        raise _replica_error(plan, r, step, loss, int(last_step[r]) if good else step,
                              "the loss is not finite although θ is (θ too large for "
                              "float64 arithmetic)")
     names = ("m_s1", "m_s2", "v_s1", "v_s2", "xi_s") if plan.k0 >= 0 else ()
