@@ -254,11 +254,19 @@ class TrainResult:
 
 
 def _clip(g: FloatArray, clip_norm: float | None) -> FloatArray:
-    """g rescaled to norm ``clip_norm`` when longer, in g's dtype (as the numba kernel)."""
+    """g rescaled to norm ``clip_norm`` when longer, in g's dtype (as the numba kernel).
+
+    Where ‖g‖² overflows although g is finite, the factor is (c/‖g/m‖)/m with m = max|g|
+    (instead of c/inf = 0, which would silently skip the step)."""
     if clip_norm is None:
         return g
-    n = np.linalg.norm(g)
-    return g * (_scalar(clip_norm, g.dtype) / n) if n > clip_norm else g
+    c = _scalar(clip_norm, g.dtype)
+    with np.errstate(over="ignore"):
+        n = np.linalg.norm(g)
+    if np.isinf(n):
+        m = np.abs(g).max()
+        return g * ((c / np.linalg.norm(g / m)) / m)
+    return g * (c / n) if n > clip_norm else g
 
 
 def _scalar(value: float, dtype: np.dtype[Any]) -> np.floating[Any]:

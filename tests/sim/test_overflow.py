@@ -163,3 +163,20 @@ def test_float32_numba_epoch_takes_a_huge_rate_without_warning():
         model._kernel_spec(), w, v, x, T, np.arange(2), np.array([0, 2]), lr=1e300, beta=0.0,
         heavy_ball=True, clip_norm=None, weight_decay=0.0, divergence_factor=1e300, loss0=None)
     assert (status, index) == (4, 0)          # inf rate: non-finite weights after the update
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=needs_numba)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_clipping_a_gradient_whose_squared_norm_overflows(backend, dtype):
+    """A finite gradient with ‖g‖² beyond the dtype's range was scaled by c/inf = 0: the step
+    was silently skipped.  One identity layer, mse: g = (w·x − y) x with x = s, y = 0."""
+    from sgdnoise.sim.models import MLP
+
+    s = 1e160 if dtype == "float64" else 1e19   # g ≈ s², ‖g‖² ≈ s⁴ overflows, g does not
+    model = MLP((2, 1), activation="identity", loss="mse", bias=False)
+    x, y = np.full((1, 2), s), np.zeros((1, 1))
+    w0 = np.full(2, 1.0 / s)
+    cfg = TrainConfig(eta=1.0 / s, batch_size=1, num_epochs=1, clip_norm=1.0, dtype=dtype)
+    res = train(model, w0, x, y, cfg, backend=backend)
+    # g = 2s·(1, 1) points along (1, 1): the clipped step is η·(1, 1)/√2, not 0
+    np.testing.assert_allclose(res.w - w0, -np.ones(2) / (s * np.sqrt(2)), rtol=1e-5)

@@ -553,6 +553,20 @@ def _sum_of_squares(g):
 
 
 @_jit()
+def _overflow_clip_scale(g, clip_norm):
+    """The clipping factor c/‖g‖ of a finite g whose ‖g‖² overflows: (c/‖g/m‖)/m, m = max|g|
+    (as the reference's ``_clip``)."""
+    m = g.dtype.type(0.0)
+    for j in range(g.size):
+        m = max(m, abs(g[j]))
+    total = g.dtype.type(0.0)
+    for j in range(g.size):
+        u = g[j] / m
+        total += u * u
+    return (clip_norm / math.sqrt(total)) / m
+
+
+@_jit()
 def _all_finite(g):
     zero = g.dtype.type(0.0)
     bad = 0
@@ -847,7 +861,9 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                 return 2, k, value, loss0
             scale = dtype.type(1.0)
             norm = math.sqrt(_sum_of_squares(g))
-            if norm > clip_norm:
+            if math.isinf(norm):  # ‖g‖² overflowed although g is finite
+                scale = _overflow_clip_scale(g, clip_norm)
+            elif norm > clip_norm:
                 scale = clip_norm / norm
             if num_parts == 1:
                 bad[0] = _update_part(w, v, g, widths, offsets, bias, 0, 1, scale,
