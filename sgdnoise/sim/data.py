@@ -8,6 +8,7 @@ import numpy as np
 
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_positive, check_positive_int, check_rng
+from sgdnoise.sim._overflow import finite_result
 
 
 class RegressionData(NamedTuple):
@@ -26,6 +27,7 @@ class ClassificationData(NamedTuple):
     num_classes: int
 
 
+@finite_result
 def gaussian_regression(N: int, S: FloatArray, *, sigma: float, rng: np.random.Generator,
                         w_star: FloatArray | None = None) -> RegressionData:
     r"""Teacher–student linear regression: x ~ N(0, S), y = w*ᵀx + ε, ε ~ N(0, σ²).
@@ -67,6 +69,7 @@ def gaussian_regression(N: int, S: FloatArray, *, sigma: float, rng: np.random.G
     return RegressionData(x=x, y=y, w_star=w_star)
 
 
+@finite_result
 def gaussian_mixture(N: int, d: int, num_classes: int, *, rng: np.random.Generator,
                      separation: float = 2.0, decades: float = 1.0) -> ClassificationData:
     r"""Gaussian-mixture classification: class means at distance ~``separation``, anisotropic noise.

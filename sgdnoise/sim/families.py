@@ -41,6 +41,7 @@ from sgdnoise._validate import (
     check_rng,
     check_square,
 )
+from sgdnoise.sim._overflow import finite_result
 from sgdnoise.theory import haar_orthogonal, kronecker_hessians
 
 #: Largest spread, in decades, accepted for a spectrum (λ² must stay a normal float64).
@@ -72,6 +73,7 @@ def _check_covariance(S: Any, name: str = "S") -> FloatArray:
     return S
 
 
+@finite_result
 def log_uniform_spectrum(D: int, *, rng: np.random.Generator | int, decades: float = 3.0,
                          decay: float | None = None, lam_max: float = 1.0,
                          jitter: float = 0.0) -> FloatArray:
@@ -129,6 +131,7 @@ def log_uniform_spectrum(D: int, *, rng: np.random.Generator | int, decades: flo
     return np.sort(lam)[::-1].copy()
 
 
+@finite_result
 def random_symmetric(spectrum: Any, *, rng: np.random.Generator | int) -> FloatArray:
     r"""V diag(spectrum) Vᵀ with V Haar-distributed on the orthogonal group; any real spectrum.
 
@@ -155,6 +158,7 @@ def random_symmetric(spectrum: Any, *, rng: np.random.Generator | int) -> FloatA
     return _symmetrize((V * spectrum) @ V.T)
 
 
+@finite_result
 def random_psd(spectrum: Any, *, rng: np.random.Generator | int) -> FloatArray:
     r"""Symmetric PSD matrix V diag(spectrum) Vᵀ of a given spectrum, V Haar-random.
 
@@ -182,6 +186,7 @@ def random_psd(spectrum: Any, *, rng: np.random.Generator | int) -> FloatArray:
     return random_symmetric(spectrum, rng=rng)
 
 
+@finite_result
 def commuting_pair(D: int, *, rng: np.random.Generator | int,
                    decades: float = 3.0) -> tuple[FloatArray, FloatArray]:
     r"""A commuting PSD pair (C, H): one Haar eigenbasis, two log-uniform spectra.
@@ -217,6 +222,7 @@ def commuting_pair(D: int, *, rng: np.random.Generator | int,
     return _symmetrize((V * c) @ V.T), _symmetrize((V * lam) @ V.T)
 
 
+@finite_result
 def noncommuting_pair(D: int, *, rng: np.random.Generator | int,
                       decades: float = 3.0) -> tuple[FloatArray, FloatArray]:
     r"""A generic PSD pair (C, H) with independent Haar eigenbases (the A5 random baseline law).
@@ -258,6 +264,7 @@ def _anisotropic_sqrt(D: int, rng: np.random.Generator, decades: float) -> Float
     return random_psd(np.sqrt(s), rng=rng)
 
 
+@finite_result
 def identical_hessians(H: Any, N: int) -> FloatArray:
     r"""Family (i): every per-sample Hessian equals H, so M = H² and γ = 2 exactly.
 
@@ -283,6 +290,7 @@ def identical_hessians(H: Any, N: int) -> FloatArray:
     return np.broadcast_to(H, (N, *H.shape)).copy()
 
 
+@finite_result
 def rank_one_equal_curvature(D: int, N: int, *, rng: np.random.Generator | int,
                              kappa: float = 1.0, decades: float = 3.0) -> FloatArray:
     r"""Family (ii): rank-one per-sample Hessians of equal curvature, so M = κH and γ = 1 exactly.
@@ -325,6 +333,7 @@ def rank_one_equal_curvature(D: int, N: int, *, rng: np.random.Generator | int,
     return kappa * (u[:, :, None] * u[:, None, :])
 
 
+@finite_result
 def random_rank_r(D: int, N: int, *, rng: np.random.Generator | int, rank: int = 2,
                   decades: float = 3.0, spectrum_decades: float = 1.0) -> FloatArray:
     r"""Family (iii): rank-r PSD per-sample Hessians, random eigenvectors and random spectra.
@@ -374,6 +383,7 @@ def random_rank_r(D: int, N: int, *, rng: np.random.Generator | int, rank: int =
     return _symmetrize(h)
 
 
+@finite_result
 def symmetric_hessians(D: int, N: int, *, rng: np.random.Generator | int,
                        decades: float = 3.0) -> FloatArray:
     r"""Indefinite symmetric per-sample Hessians (for the claims that need no PSD assumption).
@@ -413,6 +423,7 @@ def symmetric_hessians(D: int, N: int, *, rng: np.random.Generator | int,
     return out
 
 
+@finite_result
 def kronecker_family(out: int, inn: int, N: int, *, rng: np.random.Generator | int,
                      decades: float = 2.0, gauss_newton_rank: int | None = None,
                      residual: float = 0.0) -> tuple[FloatArray, FloatArray]:
@@ -490,6 +501,7 @@ def kronecker_family(out: int, inn: int, N: int, *, rng: np.random.Generator | i
     return _symmetrize(G), a
 
 
+@finite_result
 def kronecker_family_hessians(out: int, inn: int, N: int, *, rng: np.random.Generator | int,
                               **kwargs: Any) -> FloatArray:
     r"""Dense h_p = G_p ⊗ a_p a_pᵀ (N, out·inn, out·inn) of :func:`kronecker_family`.
@@ -528,6 +540,7 @@ def _counts(D: int, N: int, rng: np.random.Generator) -> np.ndarray:
     return n
 
 
+@finite_result
 def window_breaking_family(D: int, N: int, *, rng: np.random.Generator | int,
                            side: str = "below") -> FloatArray:
     r"""Family (v): rank-one Hessians along H's eigenvectors whose fitted γ leaves [1, 2].
@@ -581,6 +594,7 @@ def window_breaking_family(D: int, N: int, *, rng: np.random.Generator | int,
     return _symmetrize(h)
 
 
+@finite_result
 def wishart_hessians(S: Any, N: int, *, rng: np.random.Generator | int,
                      rank: int = 1) -> FloatArray:
     r"""h_p = Σ_{k≤r} x_{pk} x_{pk}ᵀ with x_{pk} ~ N(0, S) i.i.d.: squared-loss Hessians.
@@ -617,6 +631,7 @@ def wishart_hessians(S: Any, N: int, *, rng: np.random.Generator | int,
     return _symmetrize(X @ np.swapaxes(X, 1, 2))
 
 
+@finite_result
 def population_wishart(S: Any, rank: int = 1) -> tuple[FloatArray, FloatArray]:
     r"""Exact H and M of h = Σ_{k≤r} x_k x_kᵀ, x_k ~ N(0, S) i.i.d. (Isserlis' theorem).
 
@@ -652,6 +667,7 @@ def population_wishart(S: Any, rank: int = 1) -> tuple[FloatArray, FloatArray]:
     return rank * S, _symmetrize(M)
 
 
+@finite_result
 def population_linear_regression(S: Any) -> tuple[FloatArray, FloatArray]:
     r"""Exact H and M for linear regression with Gaussian inputs: h_p = x_p x_pᵀ, x ~ N(0, S).
 
@@ -679,6 +695,7 @@ def population_linear_regression(S: Any) -> tuple[FloatArray, FloatArray]:
     return population_wishart(S, 1)
 
 
+@finite_result
 def population_kronecker(G: Any, S: Any) -> tuple[FloatArray, FloatArray]:
     r"""Exact H and M of a dense layer with fixed output curvature G and inputs a ~ N(0, S).
 

@@ -57,24 +57,73 @@ class SupportsGradient(Protocol):
         ...
 
 
+#: What :func:`train` suggests when a run diverges (its own options).
+_TRAIN_ADVICE = "Lower eta, add clip_norm, or use a schedule"
+
+
+def _format_loss(loss: float, loss_step: int | None, label: str) -> str:
+    """``loss 3.1 at step 4`` (or why there is no finite value to show)."""
+    at = "" if loss_step is None else f" at step {loss_step}"
+    if math.isfinite(loss):
+        return f"{label} {loss:.4g}{at}"
+    if math.isnan(loss):
+        return f"{label}{at} is not finite (nan)"
+    return f"{label}{at} overflows float64 ({loss})"
+
+
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite or exploding loss; nothing non-finite is returned.
+    r"""A run diverged: its parameters (or a quantity computed from them) stopped being finite,
+    or its loss blew up; nothing non-finite is returned.
+
+    Raised by :func:`train`, :func:`~sgdnoise.sim.dynamics.simulate`,
+    :func:`~sgdnoise.sim.dynamics.simulate_sde` and
+    :func:`~sgdnoise.sim.dynamics.first_passage_times`, each with its own criterion (see their
+    ``Raises`` sections).  The message names what diverged (the training run, or replica r and
+    its random stream), the step, the epoch where epochs exist, the loss at the last finite
+    point, the learning rate and advice in terms of the raising function's own options:
+
+    ``replica 2 (stream 2) diverged at step 1022: non-finite parameters; loss 1.3e+307 at step
+    1021, learning rate 3. Lower eta, …``
 
     Attributes
     ----------
     step : int
-        Global step (0-based) at which divergence was detected.
-    epoch : int
+        The step at which divergence was detected: for :func:`train` the global step (0-based
+        batch count) whose batch failed; for the replica functions the first step k whose
+        state θ_k (or its loss) is not finite.
+    epoch : int or None
+        The epoch of that step where the run has epochs (:func:`train`; ``simulate`` with
+        epoch sampling), else None.
     loss : float
+        The loss at the last finite point (for :func:`train` the batch loss of ``step`` when
+        finite, else the previous batch loss); inf when the parameters there are finite but so
+        large that the loss overflows float64.
     lr : float
-        Learning rate in force at that step.
+        The learning rate in force at that step.
+    replica : int or None
+        The replica (index within the call; its stream is ``replica_start + replica``), None for
+        :func:`train`.
+    reason : str
+        What was not finite, or which threshold was crossed.
+
+    References
+    ----------
+    IEEE 754 (overflow to inf, NaN propagation); spec part A, "Experiments" (divergence
+    checks of training).
     """
 
-    def __init__(self, step: int, epoch: int, loss: float, lr: float, reason: str) -> None:
-        self.step, self.epoch, self.loss, self.lr = step, epoch, loss, lr
+    def __init__(self, step: int, epoch: int | None, loss: float, lr: float, reason: str, *,
+                 replica: int | None = None, subject: str = "training",
+                 loss_step: int | None = None, loss_label: str = "loss",
+                 details: str = "", advice: str = _TRAIN_ADVICE) -> None:
+        self.step, self.epoch, self.loss, self.lr = int(step), epoch, float(loss), float(lr)
+        self.replica = replica
+        self.reason = reason
+        where = f"step {step}" if epoch is None else f"step {step} (epoch {epoch})"
         super().__init__(
-            f"training diverged at step {step} (epoch {epoch}): {reason}; loss {loss:.4g}, "
-            f"learning rate {lr:.4g}. Lower eta, add clip_norm, or use a schedule."
+            f"{subject} diverged at {where}: {reason}; "
+            f"{_format_loss(self.loss, loss_step, loss_label)}, learning rate {lr:.4g}{details}. "
+            f"{advice}."
         )
 
 
@@ -107,7 +156,11 @@ class TrainConfig:
     weight_decay : float
         L2 coefficient added to the gradient (ĝ + wd·θ).
     divergence_factor : float
-        Stop when a batch loss exceeds this multiple of the initial loss (or is not finite).
+        Blow-up threshold F of the divergence criterion: a batch loss above F · L(w0), L(w0)
+        the full-data loss at the initial weights (at least 1e-300), stops the run (see
+        :func:`train`).  The default 10³ flags a cross-entropy network whose logits grow with
+        η instead of the weights overflowing (tanh or sigmoid hidden units at η = 10⁴); a run
+        started close to a minimum, where L(w0) is tiny, may need a larger F.
     seed : int
         Seed of the batch generator.
     dtype : str
@@ -116,8 +169,9 @@ class TrainConfig:
         step (forward and backward pass, sums, clipping, weight decay, momentum update) is
         computed in float32, with a relative round-off of 2⁻²⁴ ≈ 6e-8 per operation instead of
         1.1e-16 (faster with the numba backend).  ``eta``, ``momentum``, ``clip_norm`` and
-        ``weight_decay`` are rounded to float32.  The divergence test, the reported losses and
-        the returned arrays stay float64.
+        ``weight_decay`` are rounded to float32 (values beyond its range, 3.4e38, are
+        refused).  The divergence test, the reported losses and the returned arrays stay
+        float64.
     """
 
     eta: float
@@ -132,7 +186,7 @@ class TrainConfig:
     eta_min: float = 0.0
     clip_norm: float | None = None
     weight_decay: float = 0.0
-    divergence_factor: float = 1e6
+    divergence_factor: float = 1e3
     seed: int = 0
     dtype: str = "float64"
 
@@ -154,6 +208,13 @@ class TrainConfig:
         check_positive(self.divergence_factor, "divergence_factor")
         check_positive_int(self.seed, "seed", minimum=0)
         object.__setattr__(self, "dtype", check_choice(self.dtype, "dtype", DTYPES))
+        if self.dtype == "float32":
+            top = float(np.finfo(np.float32).max)
+            for name in ("eta", "eta_min", "clip_norm", "weight_decay"):
+                value = getattr(self, name)
+                if value is not None and value > top:
+                    raise ValueError(f"{name} must be at most {top:.4g} (the float32 range) for "
+                                     f"dtype='float32'; got {value:g}")
 
     def learning_rate(self, epoch: int) -> float:
         """η for a given epoch (0-based)."""
@@ -193,11 +254,19 @@ class TrainResult:
 
 
 def _clip(g: FloatArray, clip_norm: float | None) -> FloatArray:
-    """g rescaled to norm ``clip_norm`` when longer, in g's dtype (as the numba kernel)."""
+    """g rescaled to norm ``clip_norm`` when longer, in g's dtype (as the numba kernel).
+
+    Where ‖g‖² overflows although g is finite, the factor is (c/‖g/m‖)/m with m = max|g|
+    (instead of c/inf = 0, which would silently skip the step)."""
     if clip_norm is None:
         return g
-    n = np.linalg.norm(g)
-    return g * (_scalar(clip_norm, g.dtype) / n) if n > clip_norm else g
+    c = _scalar(clip_norm, g.dtype)
+    with np.errstate(over="ignore"):
+        n = np.linalg.norm(g)
+    if np.isinf(n):
+        m = np.abs(g).max()
+        return g * ((c / np.linalg.norm(g / m)) / m)
+    return g * (c / n) if n > clip_norm else g
 
 
 def _scalar(value: float, dtype: np.dtype[Any]) -> np.floating[Any]:
@@ -206,40 +275,55 @@ def _scalar(value: float, dtype: np.dtype[Any]) -> np.floating[Any]:
         return dtype.type(value)
 
 
-_NON_FINITE = "non-finite loss or gradient"
+# Why an epoch stopped (the status codes of the numba kernel ``_mlp_numba.sgd_epoch``).
+_DONE, _LOSS, _EXPLODING, _GRADIENT, _PARAMETERS = range(5)
 
 
-def _exploding(cfg: TrainConfig) -> str:
-    return f"loss above {cfg.divergence_factor:g}× its initial value"
+def _reason(status: int, cfg: TrainConfig, loss0: float) -> str:
+    """The divergence criterion that a step met, in words."""
+    if status == _LOSS:
+        return "non-finite batch loss"
+    if status == _GRADIENT:
+        return "non-finite gradient"
+    if status == _PARAMETERS:
+        return "non-finite weights after the update"
+    return (f"batch loss above {cfg.divergence_factor:g}× the initial loss {loss0:.4g} "
+            f"(divergence_factor)")
 
 
 def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array, y: Array,
-                 batches: list[np.ndarray], lr: float, cfg: TrainConfig, step0: int,
-                 epoch: int, loss0: float | None) -> tuple[FloatArray, FloatArray, list[float],
-                                                           float]:
+                 batches: list[np.ndarray], lr: float, cfg: TrainConfig, loss0: float
+                 ) -> tuple[FloatArray, FloatArray, list[float], int, int, float]:
     """The reference epoch: one Python step per batch, in the dtype of ``w``.
 
-    The scalars are rounded to that dtype first, so that each update is the numba kernel's
-    (float64: the same numbers as Python floats).  Overflow and invalid-operation warnings are
-    silenced: a step that produces a non-finite value raises :class:`DivergenceError` instead
-    (in float32, whose range ends at 3.4e38, a diverging run overflows early).
+    Returns (w, v, batch losses, status, batch index, that batch's loss), status as
+    :func:`_reason` (``_DONE`` when every batch was done).  Each step checks, in this order:
+    the batch loss is finite, the gradient is finite, the batch loss is at most
+    ``divergence_factor`` · ``loss0``; after the update, the weights are finite.
+
+    The scalars are rounded to the dtype of ``w`` first, so that each update is the numba
+    kernel's (float64: the same numbers as Python floats).  Overflow and invalid-operation
+    warnings are silenced: a step that produces a non-finite value is reported instead (in
+    float32, whose range ends at 3.4e38, a diverging run overflows early).
     """
-    losses = []
+    losses: list[float] = []
     dtype = w.dtype
     beta = _scalar(cfg.momentum, dtype)
     eta = _scalar(lr, dtype)
     weight_decay = _scalar(cfg.weight_decay, dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         for k, idx in enumerate(batches):
-            loss, g = model.loss_and_gradient(w, x[idx], y[idx])
+            try:
+                loss, g = model.loss_and_gradient(w, x[idx], y[idx])
+            except FloatingPointError:  # a model that reports its overflow
+                return w, v, losses, _LOSS, k, math.nan
             loss, g = float(loss), np.asarray(g, dtype=dtype)
-            if loss0 is None:
-                loss0 = max(loss, 1e-300)
-            if not np.isfinite(loss) or not np.all(np.isfinite(g)):
-                raise DivergenceError(step0 + k, epoch, loss, lr, _NON_FINITE)
+            if not math.isfinite(loss):
+                return w, v, losses, _LOSS, k, loss
+            if not np.all(np.isfinite(g)):
+                return w, v, losses, _GRADIENT, k, loss
             if loss > cfg.divergence_factor * loss0:
-                raise DivergenceError(step0 + k, epoch, loss, lr, _exploding(cfg))
-            losses.append(loss)
+                return w, v, losses, _EXPLODING, k, loss
             g = _clip(g, cfg.clip_norm)
             if cfg.weight_decay:
                 g = g + weight_decay * w
@@ -249,7 +333,10 @@ def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array
             else:
                 v = beta * v + g
                 w = w - eta * v
-    return w, v, losses, float(loss0)
+            if not np.all(np.isfinite(w)):
+                return w, v, losses, _PARAMETERS, k, loss
+            losses.append(loss)
+    return w, v, losses, _DONE, len(batches), 0.0
 
 
 @dataclass(frozen=True)
@@ -308,25 +395,21 @@ def _inputs_in(x: Array, y: Array, dtype: np.dtype[Any]) -> tuple[Array, Array]:
 
 
 def _epoch_numba(problem: _CompiledProblem, w: FloatArray, v: FloatArray,
-                 batches: list[np.ndarray], lr: float, cfg: TrainConfig, step0: int, epoch: int,
-                 loss0: float | None, num_threads: int
-                 ) -> tuple[FloatArray, FloatArray, list[float], float]:
-    """The compiled epoch: updates ``w`` and ``v`` in place, raises as :func:`_epoch_numpy`."""
+                 batches: list[np.ndarray], lr: float, cfg: TrainConfig, loss0: float,
+                 num_threads: int) -> tuple[FloatArray, FloatArray, list[float], int, int, float]:
+    """The compiled epoch: updates ``w`` and ``v`` in place, returns as :func:`_epoch_numpy`."""
     from sgdnoise.sim.models import _mlp_numba
 
     starts = np.zeros(len(batches) + 1, dtype=np.int64)
     np.cumsum([len(idx) for idx in batches], out=starts[1:])
     rows = np.concatenate(batches).astype(np.int64, copy=False)
-    losses, status, index, loss, loss0 = _mlp_numba.sgd_epoch(
+    losses, status, index, loss, _ = _mlp_numba.sgd_epoch(
         problem.spec, w, v, problem.x, problem.T, rows, starts, lr=lr,
         beta=float(cfg.momentum), heavy_ball=cfg.momentum_style == "heavy_ball",
         clip_norm=cfg.clip_norm, weight_decay=float(cfg.weight_decay),
         divergence_factor=float(cfg.divergence_factor), loss0=loss0, num_threads=num_threads,
     )
-    if status:
-        raise DivergenceError(step0 + index, epoch, loss, lr,
-                              _NON_FINITE if status == 1 else _exploding(cfg))
-    return w, v, losses.tolist(), loss0
+    return w, v, losses[:index].tolist(), status, index, loss
 
 
 def _save_checkpoint(path: Path, w: FloatArray, v: FloatArray, state: dict[str, Any]) -> None:
@@ -409,11 +492,18 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
     Raises
     ------
     DivergenceError
-        A batch loss or gradient is not finite or exceeds ``divergence_factor`` × the initial loss
-        (message: step, loss, learning rate).  The last checkpoint is left intact.
+        The divergence criterion, the same on both backends, checked at every step k in this
+        order: (1) the batch loss is not finite, (2) the gradient is not finite, (3) the batch
+        loss exceeds ``divergence_factor`` · L(w0), L(w0) the full-data loss at the initial
+        weights (computed once, in the run's precision; a resumed run keeps the value in its
+        checkpoint), (4) the weights are not finite after the update; and (5) a recorded
+        full-data loss is not finite.  The error names the step, its epoch, the loss at the
+        last finite point, the learning rate and the criterion met; no non-finite weights are
+        returned and the last checkpoint is left intact.
     ValueError
         Invalid arguments (``w0``, ``x`` or float ``y`` beyond float32's range in a float32
-        run), or ``backend="numba"`` for a model that is not an MLP or without numba.
+        run; ``w0`` whose full-data loss is not finite), or ``backend="numba"`` for a model
+        that is not an MLP or without numba.
 
     References
     ----------
@@ -463,21 +553,39 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
             if problem is not None:  # the kernel trusts the sizes
                 model._check_w(w, f"the weights in {ckpt}", dtype)
                 model._check_w(v, f"the momentum buffer in {ckpt}", dtype)
+    if loss0 is None and start_epoch < config.num_epochs:
+        loss0 = _initial_loss(model, problem, w, x, y, num_threads)
+    last = (loss0, None, "initial loss")  # the last finite loss: value, step, label
     for epoch in range(start_epoch, config.num_epochs):
         lr = config.learning_rate(epoch)
         batches = sampler.epoch(rng, fixed)
         if problem is None:
-            w, v, losses, loss0 = _epoch_numpy(model, w, v, x, y, batches, lr, config, steps,
-                                               epoch, loss0)
+            w, v, losses, status, index, value = _epoch_numpy(model, w, v, x, y, batches, lr,
+                                                               config, loss0)
         else:
-            w, v, losses, loss0 = _epoch_numba(problem, w, v, batches, lr, config, steps, epoch,
-                                               loss0, num_threads)
+            w, v, losses, status, index, value = _epoch_numba(problem, w, v, batches, lr, config,
+                                                               loss0, num_threads)
+        if losses:
+            last = (losses[-1], steps + len(losses) - 1, "batch loss")
+        if status != _DONE:
+            step = steps + index
+            if math.isfinite(value):
+                last = (value, step, "batch loss")
+            advice = ("Lower eta, add clip_norm, use a schedule, or raise divergence_factor"
+                      if status == _EXPLODING else _TRAIN_ADVICE)
+            raise DivergenceError(step, epoch, last[0], lr, _reason(status, config, loss0),
+                                  loss_step=last[1], loss_label=last[2], advice=advice)
         steps += len(batches)
         history["epoch"].append(epoch)
         history["lr"].append(lr)
         history["batch_loss"].append(float(np.mean(losses)))
         if (epoch + 1) % record_every == 0 or epoch + 1 == config.num_epochs:
-            history["loss"].append(_full_loss(model, problem, w, x, y, num_threads))
+            full = _full_loss(model, problem, w, x, y, num_threads)
+            if not math.isfinite(full):
+                raise DivergenceError(steps - 1, epoch, last[0], lr,
+                                      "non-finite full-data loss at the end of the epoch",
+                                      loss_step=last[1], loss_label=last[2])
+            history["loss"].append(full)
         if ckpt is not None and ((epoch + 1) % checkpoint_every == 0
                                  or epoch + 1 == config.num_epochs):
             _save_checkpoint(ckpt, w, v, {
@@ -491,11 +599,27 @@ def train(model: SupportsGradient, w0: FloatArray, x: Array, y: Array, config: T
                        history=history, config=config, steps=steps, backend=backend)
 
 
+def _initial_loss(model: SupportsGradient, problem: _CompiledProblem | None, w: FloatArray,
+                  x: Array, y: Array, num_threads: int) -> float:
+    """L(w0) on the full data, the reference of the blow-up threshold (at least 1e-300)."""
+    loss0 = _full_loss(model, problem, w, x, y, num_threads)
+    if not math.isfinite(loss0):
+        raise ValueError(f"w0: the full-data loss at the initial weights is not finite "
+                         f"({loss0}); scale w0 or the data down")
+    return max(loss0, 1e-300)
+
+
 def _full_loss(model: SupportsGradient, problem: _CompiledProblem | None, w: FloatArray,
                x: Array, y: Array, num_threads: int) -> float:
-    """The recorded full-data loss: the model's own in numpy, a compiled forward pass in numba."""
+    """The recorded full-data loss: the model's own in numpy, a compiled forward pass in numba.
+
+    Overflow is not warned about: a non-finite value is reported by the caller."""
     if problem is None:
-        return float(model.loss_and_gradient(w, x, y)[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                return float(model.loss_and_gradient(w, x, y)[0])
+            except FloatingPointError:  # a model that reports its overflow
+                return math.nan
     from sgdnoise.sim.models import _mlp_numba
 
     return _mlp_numba.mean_loss(problem.spec, w, problem.x, problem.T, num_threads=num_threads)

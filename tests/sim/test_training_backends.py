@@ -165,7 +165,8 @@ def test_divergence_is_reported_identically(loss, options, reason, num_threads):
     ref = _divergence(model, w0, x, y, cfg, "numpy")
     fast = _divergence(model, w0, x, y, cfg, "numba", num_threads=num_threads)
     assert reason in str(ref)
-    assert (fast.step, fast.epoch, fast.lr) == (ref.step, ref.epoch, ref.lr)
+    assert (fast.step, fast.epoch, fast.lr, fast.reason) == (ref.step, ref.epoch, ref.lr,
+                                                             ref.reason)
     assert str(fast).split(": ")[1].split(";")[0] == str(ref).split(": ")[1].split(";")[0]
     if np.isfinite(ref.loss):
         assert fast.loss == pytest.approx(ref.loss, rel=1e-8)

@@ -298,8 +298,13 @@ def _const_sigma(problem: Any, noise: NoiseModel, theta0: FloatArray, form_param
         return np.full(R, math.sqrt(noise.sigma2))
     if noise_trace is not None:
         return np.full(R, math.sqrt(noise_trace / D))
-    _, d = problem._device(np).statistics(theta0, False)
-    return np.sqrt((scale_hat * d).sum(axis=-1) / D)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, d = problem._device(np).statistics(theta0, False)
+        sigma = np.sqrt((scale_hat * d).sum(axis=-1) / D)
+    if not np.isfinite(sigma).all():
+        raise ValueError("theta0: the trace of Σ̂ at theta0, which sets the variance of const "
+                         "noise, is not finite; give sigma2 or noise_trace, or a smaller theta0")
+    return sigma
 
 
 def _new_state(plan: _Plan, theta0: FloatArray) -> dict[str, Any]:
@@ -464,11 +469,18 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
     Raises
     ------
     DivergenceError
-        A replica's parameters became non-finite: names the replica (earliest step, then lowest
-        index), the step, the loss at the last finite point and the learning rate.
+        A replica diverged, at the first step k at which (1) its parameters θ_k are not finite,
+        or (2) the noise statistics that the update of step k − 1 needs (Σ̂, its trace, H) are
+        not finite (checked before any linear algebra sees them), or (3) a returned loss or
+        time moment is not finite although θ is (θ beyond about 1e154, where L(θ) overflows).
+        Every backend applies the same criterion.  The error names the replica (earliest step,
+        then lowest index) and its stream, the step (and the epoch under epoch sampling), the
+        loss at the last finite point, the learning rate and the options that help; a
+        diverging run returns nothing.
     ValueError
         Invalid arguments, naming the argument (and, for an unsupported backend combination, what
-        supports it).
+        supports it); a ``theta0`` at which the loss (or, for ``const`` noise set from Σ̂, the
+        trace of Σ̂) is not finite.
 
     References
     ----------
@@ -611,6 +623,12 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
 
     needs_stats = bool(stats_mode or const_needs_stats)
     resolved = _resolve_backend(backend, problem, noise, needs_stats)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss0 = np.asarray(problem._device(np).loss(th0), dtype=np.float64)
+    if not np.isfinite(loss0).all():
+        r = int(np.flatnonzero(~np.isfinite(loss0))[0])
+        raise ValueError(f"theta0: the loss at theta0 is not finite ({loss0[r]}, replica {r}); "
+                         f"start closer to the data's scale")
 
     sigma = np.zeros(R)
     if name == "langevin" and noise.kind == "const":
@@ -655,22 +673,94 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
     for k_start, k_stop in _chunks(num_steps, progress):
         runner.run_chunk(ctx, k_start, k_stop)
         status, div_step, theta = runner.divergence(ctx)
-        if (status == 1).any():
-            bad = np.flatnonzero(status == 1)
-            r = int(bad[np.argmin(div_step[bad])])
-            step = int(div_step[r])
-            with np.errstate(over="ignore", invalid="ignore"):
-                loss = float(np.asarray(problem.loss(theta[r])))
-            epoch = step // steps_per_epoch if steps_per_epoch else step
-            err = DivergenceError(step, epoch, loss, eta,
-                                  f"replica {r} (stream {replica_start + r}) has non-finite "
-                                  f"parameters")
-            err.replica = r
-            raise err
+        if ((status == 1) | (status == 3)).any():
+            raise _diverged(problem, plan, status, div_step, theta)
         if report is not None:
             report(k_stop)
     st = runner.finish(ctx)
+    _check_outputs(plan, st)
     return _result(plan, st, th0, config, resolved)
+
+
+def _advice(plan: _Plan) -> str:
+    """What the caller of :func:`simulate` can change (its own options only)."""
+    knobs = ["eta"]
+    if plan.beta:
+        knobs.append("beta")
+    if plan.trace_given:
+        knobs.append("noise_trace")
+    lower = " or ".join(knobs) if len(knobs) < 3 else f"{knobs[0]}, {knobs[1]} or {knobs[2]}"
+    return (f"Lower {lower}, or freeze each replica at a loss level with first_passage_loss "
+            f"and stop_at_first_passage=True")
+
+
+def _epoch_of(plan: _Plan, update: int) -> int | None:
+    """The epoch of update ``update`` (0-based) under epoch sampling, else None."""
+    if plan.noise_name == "sgd" and plan.scheme in ("reshuffle", "shuffle_once"):
+        return update // plan.steps_per_epoch
+    return None
+
+
+def _replica_error(plan: _Plan, r: int, step: int, loss: float, loss_step: int | None,
+                   reason: str) -> DivergenceError:
+    return DivergenceError(
+        step, _epoch_of(plan, max(step - 1, 0)), loss, plan.eta, reason, replica=r,
+        subject=f"replica {r} (stream {plan.replica_start + r})", loss_step=loss_step,
+        advice=_advice(plan))
+
+
+def _diverged(problem: Any, plan: _Plan, status: IntArray, div_step: IntArray,
+              theta: FloatArray) -> DivergenceError:
+    """The error for the replica that diverged first (earliest step, then lowest index)."""
+    bad = np.flatnonzero((status == 1) | (status == 3))
+    r = int(bad[np.argmin(div_step[bad])])
+    step = int(div_step[r])
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = float(np.asarray(problem._device(np).loss(theta[r][None]))[0])
+    if status[r] == 1:
+        reason = f"non-finite parameters θ after the update of step {step - 1}"
+    else:
+        reason = (f"the noise statistics of step {step - 1} (Σ̂, its trace or H) are not "
+                  f"finite, so its noise cannot be drawn")
+    return _replica_error(plan, r, step, loss, step - 1, reason)
+
+
+def _check_outputs(plan: _Plan, st: dict[str, Any]) -> None:
+    """Raise :class:`DivergenceError` if a returned loss or moment is not finite although every
+    θ is (parameters so large that L(θ), or a sum of squares, overflows float64)."""
+    R = plan.R
+    never = plan.num_steps + 1
+    first_bad = np.full(R, never, dtype=np.int64)
+    last_good = np.full(R, np.nan)
+    last_step = np.full(R, -1, dtype=np.int64)
+    if plan.record_every and plan.track_loss:
+        ok = np.isfinite(st["loss"])
+        for r in np.flatnonzero(~ok.all(axis=0)):
+            i = int(np.argmin(ok[:, r]))
+            first_bad[r] = i * plan.record_every
+            if i > 0:
+                last_good[r] = st["loss"][i - 1, r]
+                last_step[r] = (i - 1) * plan.record_every
+    final_bad = ~np.isfinite(st["loss_final"])
+    if final_bad.any():
+        at = np.where(st["status"] == 2, st["first_passage"], plan.num_steps)
+        first_bad = np.where(final_bad, np.minimum(first_bad, at), first_bad)
+    if (first_bad < never).any():
+        r = int(np.argmin(first_bad))
+        step = int(first_bad[r])
+        good = last_step[r] >= 0  # a recorded finite loss before the overflow
+        loss = float(last_good[r]) if good else math.inf
+        raise _replica_error(plan, r, step, loss, int(last_step[r]) if good else step,
+                             "the loss is not finite although θ is (θ too large for "
+                             "float64 arithmetic)")
+    names = ("m_s1", "m_s2", "v_s1", "v_s2", "xi_s") if plan.k0 >= 0 else ()
+    for name in names:
+        a = st[name]
+        if a.size and not np.isfinite(a).all():
+            r = int(np.flatnonzero(~np.isfinite(a.reshape(R, -1)).all(axis=-1))[0])
+            raise _replica_error(plan, r, plan.num_steps, float(st["loss_final"][r]),
+                                 plan.num_steps, "the time moments of θ or of the noise "
+                                 "overflow float64")
 
 
 def _runner(name: str) -> Any:

@@ -22,7 +22,8 @@ position per period) and, with ``noise_lags``, keep a ring of the last L gradien
 
 Status codes per replica: 0 running, 1 non-finite parameters at step ``div_step`` (the kernel
 keeps θ at the last finite point and stops that replica; Python raises), 2 stopped at its first
-passage.
+passage, 3 non-finite noise statistics (Σ̂ or its trace) at step ``div_step`` − 1, checked
+before they are used (θ kept there, as for 1).
 
 Sums over samples (and the linear kernel's dot products) are compiled with reassociation and
 fused multiply-adds allowed (``_REASSOC``), so they vectorise; the result is still the same on
@@ -289,7 +290,7 @@ def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: An
                  first_passage: Any, loss_now: Any, loss_final: Any, traj: Any,
                  loss_hist: Any, m_shift: Any, m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any,
                  xi_ring: Any, xi_s: Any, sigma: Any, root: Any, ip: Any, fpar: Any) -> None:
-    if status[r] == 1:
+    if status[r] == 1 or status[r] == 3:
         return
     N = x.shape[0]
     noise = ip[I_NOISE]
@@ -352,6 +353,11 @@ def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: An
             S00 = scale_hat * (c00 / N)
             S01 = scale_hat * (c01 / N)
             S11 = scale_hat * (c11 / N)
+            # Σ̂ and its trace must be finite before they are used (S00, S11 ≥ 0 or NaN)
+            if not (math.isfinite(S00 + S11) and (stats < 2 or math.isfinite(S01))):
+                status[r] = 3
+                div_step[r] = k + 1
+                break
         # ---- the noisy gradient g
         if noise == 0:
             g[0] = gm0
@@ -577,7 +583,7 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
                        loss_hist: Any, m_shift: Any, m_s1: Any, m_s2: Any, v_s1: Any,
                        v_s2: Any, xi_ring: Any, xi_s: Any, sigma: Any, root: Any, ip: Any,
                        fpar: Any) -> None:
-    if status[r] == 1:
+    if status[r] == 1 or status[r] == 3:
         return
     tilted = Gq.shape[0] > 0
     N = Gq.shape[0] if tilted else X.shape[0]
@@ -639,6 +645,10 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
         if stats > 0:
             for i in range(D):
                 tr += dS[i]
+            if not math.isfinite(tr):               # Σ̂ (diagonal, ≥ 0 or NaN) overflowed
+                status[r] = 3
+                div_step[r] = k + 1
+                break
         # ---- the noisy gradient g
         if noise == 0:
             for i in range(D):

@@ -46,58 +46,92 @@ def _scaled(u: Any, t: Any, xp: ModuleType) -> Any:
     return u * xp.where(T > 0, t / safe, 0.0)[:, None]
 
 
-def langevin_sample(dev: Any, plan: _Plan, theta: Any, z: Any, xp: ModuleType) -> Any:
-    """ξ = Σ_t^{1/2} z (gradient form) or ε = S_t^{1/2} z (parameter form), shape (R, D)."""
+def _finite_rows(a: Any, xp: ModuleType) -> Any:
+    """(R,) bool: whether every entry of a[r] (shape (R, …)) is finite."""
+    return xp.isfinite(a.reshape(a.shape[0], -1)).all(axis=-1)
+
+
+def langevin_sample(dev: Any, plan: _Plan, theta: Any, z: Any, xp: ModuleType
+                    ) -> tuple[Any, Any]:
+    """ξ = Σ_t^{1/2} z (gradient form) or ε = S_t^{1/2} z (parameter form), shape (R, D), and
+    which replicas had finite statistics (R,) bool (None when none were computed).
+
+    The statistics (Σ̂, its trace, H) of a replica are checked before they are used: where one
+    is not finite the replica's ξ is NaN (the step diverges) and its eigendecomposition is
+    taken of a zero matrix instead, so that the linear algebra never sees a non-finite number.
+    """
     kind = plan.kind
     if kind == "const":
-        return plan.sigma_xp[:, None] * z
+        return plan.sigma_xp[:, None] * z, None
     if kind == "fixed":
-        return z @ plan.root_xp
+        return z @ plan.root_xp, None
     R, D = theta.shape
     S = None
+    ok = None
     if plan.stats_mode:
         _, S1 = dev.statistics(theta, plan.stats_mode == 2)
         S = plan.scale_hat * S1
+        ok = _finite_rows(S, xp)
     if plan.trace_given:
         t = xp.full(R, plan.noise_trace)
     elif S.ndim == 2:
         t = S.sum(axis=-1)
     else:
         t = xp.diagonal(S, axis1=-2, axis2=-1).sum(axis=-1)
+    if ok is not None:
+        ok = ok & xp.isfinite(t)
     if kind == "dynamic":
-        return xp.sqrt(t / D)[:, None] * z
+        return _nan_where_bad(xp.sqrt(t / D)[:, None] * z, ok, xp), ok
     if kind == "diag":
         d = xp.maximum(S if S.ndim == 2 else xp.diagonal(S, axis1=-2, axis2=-1), 0.0)
-        return xp.sqrt(_scaled(d, t, xp)) * z
+        return _nan_where_bad(xp.sqrt(_scaled(d, t, xp)) * z, ok, xp), ok
     H = dev.hessian(theta) if kind in ("hessian", "eigvec1") else None
+    if H is not None:
+        ok_h = _finite_rows(H, xp)
+        ok = ok_h if ok is None else ok & ok_h
+    if ok is not None and not bool(ok.all()):
+        bad = ~ok[:, None, None]
+        S = None if S is None else xp.where(bad, 0.0, S)
+        H = None if H is None else xp.where(bad, 0.0, H)
+        t = xp.where(ok, t, 0.0)
     mu, V = eigen_factors(kind, S, H, plan.topk, t, xp)
     y = xp.matmul(xp.swapaxes(V, -1, -2), z[:, :, None])[:, :, 0]        # Vᵀz
-    return xp.matmul(V, (xp.sqrt(mu) * y)[:, :, None])[:, :, 0]
+    xi = xp.matmul(V, (xp.sqrt(mu) * y)[:, :, None])[:, :, 0]
+    return _nan_where_bad(xi, ok, xp), ok
+
+
+def _nan_where_bad(xi: Any, ok: Any, xp: ModuleType) -> Any:
+    """ξ with the rows of the replicas whose statistics are not finite set to NaN."""
+    return xi if ok is None else xp.where(ok[:, None], xi, xp.nan)
 
 
 def noisy_gradient(dev: Any, plan: _Plan, theta: Any, k: int, reps: Any, cache: dict[int, Any],
-                   xp: ModuleType) -> Any:
-    """The gradient g of step k: ∇L, ĝ_B, ∇L + ξ, or ∇L − ε/η (parameter form)."""
+                   xp: ModuleType) -> tuple[Any, Any]:
+    """The gradient g of step k: ∇L, ĝ_B, ∇L + ξ, or ∇L − ε/η (parameter form); and which
+    replicas had finite statistics (None when none were computed; see :func:`langevin_sample`).
+    """
     if plan.noise_name == "gd":
-        return dev.gradient(theta)
+        return dev.gradient(theta), None
     if plan.noise_name == "sgd":
         idx = batch_indices(plan, k, reps, cache, xp)
         g_batch = dev.batch_gradient(theta, idx)
         if not plan.form_param:
-            return g_batch
+            return g_batch, None
         g_full = dev.gradient(theta)
         _, d = dev.statistics(theta, False)
         tr = (plan.scale_hat * d).sum(axis=-1)
+        ok = xp.isfinite(tr)
         safe = xp.where(tr > 0, tr, 1.0)
         s = xp.sqrt(xp.where(tr > 0, plan.noise_trace / safe, 0.0))
-        return g_full - (s[:, None] * (g_batch - g_full)) / plan.eta
+        s = xp.where(ok, s, xp.nan)
+        return g_full - (s[:, None] * (g_batch - g_full)) / plan.eta, ok
     nb = (plan.D + 1) // 2
     z = philox.normals(plan.seed, reps, philox.NOISE, 2 * k * nb, plan.D, xp=xp)
     g_full = dev.gradient(theta)
-    xi = langevin_sample(dev, plan, theta, z, xp)
+    xi, ok = langevin_sample(dev, plan, theta, z, xp)
     if plan.form_param:
-        return g_full - xi / plan.eta
-    return g_full + xi
+        return g_full - xi / plan.eta, ok
+    return g_full + xi, ok
 
 
 def _moment_due(plan: _Plan, k: int) -> bool:
@@ -124,7 +158,8 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
     """Observe θ_k and update it for k = k_start … k_stop − 1 (and observe θ_K if K = k_stop).
 
     Updates the state arrays ``st`` in place (see ``_engine._new_state``).  Stops at the end of
-    the first step at which a running replica's parameters become non-finite (status 1).
+    the first step at which a running replica's parameters become non-finite (status 1), or
+    its noise statistics (Σ̂, its trace, H) were not finite (status 3; its θ is then NaN).
     """
     reps = xp.arange(plan.R, dtype=xp.uint64) + xp.uint64(plan.replica_start)
     cache: dict[int, Any] = {}
@@ -165,7 +200,7 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
         if final:
             st["loss_final"][...] = L
             break
-        g = noisy_gradient(dev, plan, theta, k, reps, cache, xp)
+        g, stats_ok = noisy_gradient(dev, plan, theta, k, reps, cache, xp)
         if plan.num_lags and k >= plan.k0:
             record_noise(plan, st, k, g - dev.gradient(theta))
         vel = st["velocity"]
@@ -186,7 +221,8 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
         st["theta"][...] = theta_next
         bad = running & ~finite
         if bool(bad.any()):
-            status[...] = xp.where(bad, 1, status)
+            code = 1 if stats_ok is None else xp.where(stats_ok, 1, 3)
+            status[...] = xp.where(bad, code, status)
             st["div_step"][...] = xp.where(bad, k + 1, st["div_step"])
             return
 

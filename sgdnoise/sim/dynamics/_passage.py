@@ -22,6 +22,7 @@ claim C3, linear-regression experiment); Salmon et al., SC'11 (Philox).
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, NamedTuple
 
@@ -31,6 +32,7 @@ from sgdnoise import backends
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_positive, check_positive_int
 from sgdnoise.sim import philox
+from sgdnoise.sim.training import DivergenceError
 
 #: Steps per numpy chunk of pre-drawn batch indices (reference path).
 _CHUNK = 512
@@ -287,7 +289,41 @@ def _numba_kernel() -> Any:
                     fill = True
 
     _kernel_cache["kernel"] = kernel
+    _kernel_cache["run_one"] = run_one
     return kernel
+
+
+def _diverged(bad: IntArray, fp: IntArray, x: FloatArray, y: FloatArray, A: float,
+              theta_star: float, loss_star: float, th0: FloatArray, eta: float, level: float,
+              num_steps: int, seed: int, replica_start: int, backend: str) -> DivergenceError:
+    """The error for the replica that diverged first (earliest step, then lowest index).
+
+    A diverging replica passes the (finite) level at the step k whose θ_k or L(θ_k) is not
+    finite, and stops there; L(θ_{k−1}), the last finite loss, is recomputed by running that
+    replica alone to step k − 1 on the same backend (the same numbers: its own stream).
+    """
+    steps = np.where(fp[bad] >= 0, fp[bad], num_steps)
+    r = int(bad[np.argmin(steps)])
+    k = int(steps.min())
+    prev = math.nan
+    if k >= 1:
+        if backend == "numba":
+            run_one = _kernel_cache["run_one"]
+            key0, key1 = philox.seed_key(seed)
+            mask = np.uint64(0xFFFFFFFF)
+            _, t = run_one(x, y, A, theta_star, loss_star, float(th0[r]), 0, k - 1, eta, level,
+                           np.uint64(replica_start + r), np.uint64(key0) & mask,
+                           np.uint64(key1) & mask, np.uint64(x.size))
+            e = t - theta_star
+            prev = loss_star + 0.5 * (e * (e * A))
+        else:
+            prev = float(_numpy_passage(x, y, A, theta_star, loss_star, th0[r:r + 1], eta, level,
+                                        k - 1, seed, replica_start + r)[2][0])
+    return DivergenceError(
+        k, None, prev, eta, "θ or L(θ) is not finite at this step (the SGD step overflowed); "
+        "it counts as a passage of the level but has no finite value", replica=r,
+        subject=f"replica {r} (stream {replica_start + r})", loss_step=k - 1,
+        advice="Lower eta (or level, so that each replica stops sooner)")
 
 
 def first_passage_times(
@@ -346,6 +382,17 @@ def first_passage_times(
     -------
     PassageTimes
 
+    Raises
+    ------
+    DivergenceError
+        A replica's step overflowed: θ_k or L(θ_k) is not finite at its passage step k (a
+        diverging replica always passes the finite level there).  Names the replica (earliest
+        step, then lowest index) and its stream, k, L(θ_{k−1}) and η; both backends apply the
+        same check.
+    ValueError
+        Invalid arguments, naming the argument (including a ``theta0`` whose loss is not
+        finite, or data whose least-squares fit overflows).
+
     References
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claim C3: mean first-passage time of SGD on
@@ -384,7 +431,15 @@ def first_passage_times(
         raise ValueError("theta0 must be finite")
     th0 = np.ascontiguousarray(np.broadcast_to(th0, (R,)), dtype=np.float64).copy()
     resolved = backends.resolve(backend, supported=("numpy", "numba"))
-    A, theta_star, loss_star = _least_squares(x, y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        A, theta_star, loss_star = _least_squares(x, y)
+        e0 = th0 - theta_star
+        loss0 = loss_star + 0.5 * (e0 * (e0 * A))
+    if not (math.isfinite(A) and math.isfinite(theta_star) and math.isfinite(loss_star)):
+        raise ValueError("x, y: the least-squares fit (A, θ*, L*) overflows float64; rescale "
+                         "the data")
+    if not np.all(np.isfinite(loss0)):
+        raise ValueError("theta0: the loss at theta0 is not finite; start closer to θ*")
     if resolved == "numba":
         kernel = _numba_kernel()
         fp = np.empty(R, dtype=np.int64)
@@ -394,14 +449,18 @@ def first_passage_times(
             kernel(np.ascontiguousarray(x), np.ascontiguousarray(y), A, theta_star, loss_star,
                    theta, fp, eta, level, num_steps, np.uint64(key0), np.uint64(key1),
                    replica_start, x.size)
-        e = theta - theta_star
-        loss = loss_star + 0.5 * (e * (e * A))
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = theta - theta_star
+            loss = loss_star + 0.5 * (e * (e * A))
     else:
-        fp, theta, loss = _numpy_passage(x, y, A, theta_star, loss_star, th0, eta, level,
-                                         num_steps, seed, replica_start)
-    if not np.all(np.isfinite(theta)):
-        bad = int(np.flatnonzero(~np.isfinite(theta))[0])
-        raise ValueError(f"eta: replica {bad} diverged (non-finite θ) at eta={eta}; lower eta")
+        with np.errstate(over="ignore", invalid="ignore"):
+            fp, theta, loss = _numpy_passage(x, y, A, theta_star, loss_star, th0, eta, level,
+                                             num_steps, seed, replica_start)
+    blown = ~(np.isfinite(theta) & np.isfinite(loss))
+    if blown.any():
+        with np.errstate(over="ignore", invalid="ignore"):
+            raise _diverged(np.flatnonzero(blown), fp, x, y, A, theta_star, loss_star, th0,
+                            eta, level, num_steps, seed, replica_start, resolved)
     config = {"eta": eta, "level": level, "num_steps": num_steps, "num_replicas": R,
               "seed": seed, "replica_start": replica_start, "backend": resolved, "N": x.size,
               "theta_star": theta_star, "loss_star": loss_star, "A": A}

@@ -13,6 +13,7 @@ replicas θ of shape (R, D):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -43,6 +44,19 @@ def _as_stack(theta: Any, D: int) -> tuple[FloatArray, bool]:
 
 def _unstack(value: FloatArray, single: bool) -> Any:
     return float(value[0]) if single else value
+
+
+def _public_loss(device: Any, th: FloatArray, single: bool) -> Any:
+    """L(θ) of a stack θ (R, D) for the public ``loss`` methods: a value that overflows float64
+    raises ``FloatingPointError`` instead of being returned as inf or NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(device.loss(th), dtype=np.float64)
+    if not np.isfinite(out).all():
+        r = int(np.flatnonzero(~np.isfinite(out))[0])
+        big = float(np.abs(th[r]).max())
+        raise FloatingPointError(f"loss: L(theta) overflows float64 at theta with max |theta_i| "
+                                 f"= {big:.3g}" + ("" if single else f" (row {r})"))
+    return _unstack(out, single)
 
 
 def _blocks(R: int, per_replica: int) -> list[slice]:
@@ -102,15 +116,24 @@ class LinearRegressionProblem:
         if y.shape != (X.shape[0],):
             raise ValueError(f"y must have shape ({X.shape[0]},); got {y.shape}")
         X = np.ascontiguousarray(X)
-        A = X.T @ X / X.shape[0]
-        A = 0.5 * (A + A.T)
-        theta_star = np.linalg.lstsq(X, y, rcond=None)[0]
-        r = X @ theta_star - y
+        with np.errstate(over="ignore", invalid="ignore"):
+            A = X.T @ X / X.shape[0]
+            A = 0.5 * (A + A.T)
+            try:
+                theta_star = np.linalg.lstsq(X, y, rcond=None)[0]
+            except np.linalg.LinAlgError:
+                theta_star = np.full(X.shape[1], np.nan)
+            r = X @ theta_star - y
+            loss_star = float(0.5 * np.mean(r * r))
+        if not (np.isfinite(A).all() and np.isfinite(theta_star).all()
+                and math.isfinite(loss_star)):
+            raise ValueError("X, y: the least-squares quantities (A = XᵀX/N, θ*, L*) are not "
+                             "finite in float64; rescale X and y")
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "y", np.ascontiguousarray(y))
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "theta_star", theta_star)
-        object.__setattr__(self, "loss_star", float(0.5 * np.mean(r * r)))
+        object.__setattr__(self, "loss_star", loss_star)
 
     @property
     def num_params(self) -> int:
@@ -127,9 +150,10 @@ class LinearRegressionProblem:
         return np.zeros(self.num_params)
 
     def loss(self, theta: FloatArray) -> float | FloatArray:
-        """L(θ) as the engine evaluates it; θ of shape (D,) or (R, D)."""
+        """L(θ) as the engine evaluates it; θ of shape (D,) or (R, D).  Raises
+        ``FloatingPointError`` where L overflows float64."""
         th, single = _as_stack(theta, self.num_params)
-        return _unstack(_LinearDevice(self, np).loss(th), single)
+        return _public_loss(_LinearDevice(self, np), th, single)
 
     def _device(self, xp: ModuleType) -> _LinearDevice:
         return _LinearDevice(self, xp)
@@ -217,9 +241,10 @@ class Toy2DProblem:
         return np.ones(2)
 
     def loss(self, theta: FloatArray) -> float | FloatArray:
-        """L(θ) as the engine evaluates it; θ of shape (2,) or (R, 2)."""
+        """L(θ) as the engine evaluates it; θ of shape (2,) or (R, 2).  Raises
+        ``FloatingPointError`` where L overflows float64."""
         th, single = _as_stack(theta, 2)
-        return _unstack(_ToyDevice(self, np).loss(th), single)
+        return _public_loss(_ToyDevice(self, np), th, single)
 
     def sharp_minimum(self, *, eta: float = 0.005, num_steps: int = 4000) -> FloatArray:
         """The sharp minimum near (1, 1) of this toy: :func:`toy_sharp_minimum` of its data."""
@@ -406,9 +431,10 @@ class QuadraticProblem:
         return np.array(self.theta_star, dtype=np.float64)
 
     def loss(self, theta: FloatArray) -> float | FloatArray:
-        """L(θ); θ of shape (D,) or (R, D)."""
+        """L(θ); θ of shape (D,) or (R, D).  Raises ``FloatingPointError`` where L overflows
+        float64."""
         th, single = _as_stack(theta, self.num_params)
-        return _unstack(_QuadraticDevice(self, np).loss(th), single)
+        return _public_loss(_QuadraticDevice(self, np), th, single)
 
     def in_eigenbasis(self) -> tuple[QuadraticProblem, FloatArray, FloatArray]:
         r"""The same problem in the eigenbasis of H: (problem, λ, V) with H = V diag(λ) Vᵀ.
@@ -545,11 +571,11 @@ class ModelProblem:
         raise ValueError("theta0 is required for a ModelProblem")
 
     def loss(self, theta: FloatArray) -> float | FloatArray:
-        """L(θ); θ of shape (D,) or (R, D)."""
+        """L(θ); θ of shape (D,) or (R, D).  Raises ``FloatingPointError`` where L overflows
+        float64."""
         th = as_float_array(theta, "theta", ndim=(1, 2))
         single = th.ndim == 1
-        out = _ModelDevice(self).loss(th[None] if single else th)
-        return _unstack(out, single)
+        return _public_loss(_ModelDevice(self), th[None] if single else th, single)
 
     def _device(self, xp: ModuleType) -> _ModelDevice:
         return _ModelDevice(self)
@@ -566,15 +592,22 @@ class _ModelDevice:
         self.D = p.num_params
 
     def _call(self, name: str, w: FloatArray, rows: Any = None) -> Any:
+        """``model.<name>`` at w; NaN where the model reports an overflow (FloatingPointError),
+        so that the engine sees a non-finite value and reports a divergence."""
         f = getattr(self.model, name)
-        if self.p.x is None:
-            return f(w)
-        if rows is None:
-            return f(w, self.p.x, self.p.y)
-        return f(w, self.p.x[rows], self.p.y[rows])
+        try:
+            if self.p.x is None:
+                return f(w)
+            if rows is None:
+                return f(w, self.p.x, self.p.y)
+            return f(w, self.p.x[rows], self.p.y[rows])
+        except FloatingPointError:
+            return math.nan
 
     def per_sample_gradients(self, w: FloatArray, rows: Any = None) -> FloatArray:
         G = np.asarray(self._call("per_sample_gradients", w, rows), dtype=np.float64)
+        if G.ndim == 0:  # an overflow reported by the model
+            return np.full((len(rows) if rows is not None else (self.N or 1), w.shape[0]), G)
         if self.p.x is None and rows is not None:
             G = G[rows]
         if G.ndim != 2 or G.shape[1] != w.shape[0]:
@@ -603,7 +636,9 @@ class _ModelDevice:
         return _centred_statistics(G, full, np)
 
     def hessian(self, theta: FloatArray) -> FloatArray:
-        return np.stack([np.asarray(self._call("hessian", w), dtype=np.float64) for w in theta])
+        D = theta.shape[1]
+        return np.stack([np.broadcast_to(np.asarray(self._call("hessian", w), dtype=np.float64),
+                                         (D, D)) for w in theta])
 
 
 PROBLEM_TYPES = (LinearRegressionProblem, Toy2DProblem, QuadraticProblem, ModelProblem)

@@ -40,6 +40,7 @@ from sgdnoise import backends
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
 from sgdnoise.sim import philox
+from sgdnoise.sim.training import DivergenceError
 
 #: ``noise=`` values of :func:`simulate_sde`.
 SDE_NOISES: tuple[str, ...] = ("sgd", "frozen", "constant")
@@ -81,7 +82,16 @@ class SDERun(NamedTuple):
 
 
 def _k_value(a: float, k: float | None) -> float:
-    return 8.0 * a if k is None else check_positive(k, "k")
+    with np.errstate(over="ignore"):
+        return float(np.float64(8.0) * a) if k is None else check_positive(k, "k")
+
+
+def _finite_or_raise(value: Any, name: str) -> Any:
+    """``value`` if every entry is finite, else ``FloatingPointError`` (float64 overflow)."""
+    if not np.all(np.isfinite(value)):
+        raise FloatingPointError(f"{name}: the result overflows float64 for these arguments "
+                                 f"(|theta|, a or k too large)")
+    return value
 
 
 def double_well_loss(theta: Any, *, L0: float, a: float, k: float | None = None) -> FloatArray:
@@ -102,6 +112,11 @@ def double_well_loss(theta: Any, *, L0: float, a: float, k: float | None = None)
     -------
     (...) array
 
+    Raises
+    ------
+    FloatingPointError
+        The loss overflows float64.
+
     References
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claim C3, model for exact checks).
@@ -113,7 +128,9 @@ def double_well_loss(theta: Any, *, L0: float, a: float, k: float | None = None)
     a = check_positive(a, "a")
     kk = _k_value(a, k)
     x = th[..., 0]
-    return L0 + a * (x * x - 1.0) ** 2 + 0.5 * kk * np.sum(th[..., 1:] ** 2, axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = L0 + a * (x * x - 1.0) ** 2 + 0.5 * kk * np.sum(th[..., 1:] ** 2, axis=-1)
+    return _finite_or_raise(out, "double_well_loss")
 
 
 def double_well_gradient(theta: Any, *, L0: float, a: float, k: float | None = None
@@ -132,6 +149,11 @@ def double_well_gradient(theta: Any, *, L0: float, a: float, k: float | None = N
     -------
     (..., n) array
 
+    Raises
+    ------
+    FloatingPointError
+        The gradient overflows float64.
+
     References
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claim C3).
@@ -141,10 +163,11 @@ def double_well_gradient(theta: Any, *, L0: float, a: float, k: float | None = N
         raise ValueError("theta must have a last axis (n coordinates)")
     check_positive(L0, "L0")
     a = check_positive(a, "a")
-    g = _k_value(a, k) * th.copy()
-    x = th[..., 0]
-    g[..., 0] = 4.0 * a * x * (x * x - 1.0)
-    return g
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = _k_value(a, k) * th.copy()
+        x = th[..., 0]
+        g[..., 0] = 4.0 * a * x * (x * x - 1.0)
+    return _finite_or_raise(g, "double_well_gradient")
 
 
 def _diffusion_scale(noise: str, n: int, a: float, kk: float, eta: float, B: float, L0: float,
@@ -161,25 +184,33 @@ def _diffusion_scale(noise: str, n: int, a: float, kk: float, eta: float, B: flo
 
 def _numpy_sde(theta: FloatArray, s: FloatArray, code: int, L0: float, a: float, kk: float,
                dt: float, num_steps: int, seed: int, replica_start: int, fp_mode: int,
-               fp_value: float, record_every: int, trajectory: FloatArray, xp: Any = np
-               ) -> IntArray:
+               fp_value: float, record_every: int, trajectory: FloatArray, div: IntArray,
+               loss_prev: FloatArray, xp: Any = np) -> IntArray:
     """Reference: one Python iteration per step, vectorised over the running replicas.
 
     Written against the array module ``xp`` (numpy, or cupy for the CuPy backend, with
-    ``theta``, ``s`` and ``trajectory`` already on the device); the random numbers are the same
-    Philox streams either way.
+    ``theta``, ``s``, ``trajectory``, ``div`` and ``loss_prev`` already on the device); the
+    random numbers are the same Philox streams either way.  A replica whose L(θ_j) is not
+    finite stops there: ``div`` gets j and ``loss_prev`` L(θ_{j−1}) (θ is kept at θ_j).
     """
     R, n = theta.shape
     nb = (n + 1) // 2
     reps = xp.arange(R, dtype=xp.uint64) + xp.uint64(replica_start)
     fp = xp.full(R, -1, dtype=xp.int64)
     running = xp.ones(R, dtype=bool)
+    last = xp.full(R, xp.nan)
     sq = xp.sqrt(2.0 * dt * s)
     for j in range(num_steps + 1):
         x = theta[:, 0]
         L = L0 + a * (x * x - 1.0) ** 2
         for i in range(1, n):
             L = L + 0.5 * kk * theta[:, i] * theta[:, i]
+        blown = running & ~xp.isfinite(L)
+        if bool(blown.any()):
+            div[...] = xp.where(blown, j, div)
+            loss_prev[...] = xp.where(blown, last, loss_prev)
+            running &= ~blown
+        last = L
         if fp_mode:
             hit = running & ((L >= fp_value) if fp_mode == 1 else (x <= fp_value))
             fp[hit] = j
@@ -211,7 +242,7 @@ def _numba_kernel() -> Any:
 
     @njit(parallel=True, nogil=True)
     def kernel(theta, s, code, L0, a, kk, dt, num_steps, k0, k1, rep0, fp_mode, fp_value,
-               record_every, trajectory, fp):
+               record_every, trajectory, fp, div, loss_prev):
         R, n = theta.shape
         nb = (n + 1) // 2
         for r in prange(R):
@@ -223,11 +254,17 @@ def _numba_kernel() -> Any:
             for i in range(n):
                 sq[i] = np.sqrt(2.0 * dt * s[i])
             fp[r] = -1
+            last = np.nan
             for j in range(num_steps + 1):
                 x = th[0]
                 L = L0 + a * (x * x - 1.0) ** 2
                 for i in range(1, n):
                     L = L + 0.5 * kk * th[i] * th[i]
+                if not math.isfinite(L):               # diverged: stop, keep L(θ_{j−1})
+                    div[r] = j
+                    loss_prev[r] = last
+                    break
+                last = L
                 if fp_mode == 1 and L >= fp_value:
                     fp[r] = j
                     break
@@ -335,6 +372,17 @@ def simulate_sde(
     -------
     SDERun
 
+    Raises
+    ------
+    DivergenceError
+        A replica diverged: at the first step j at which L(θ_j) is not finite (θ_j not finite,
+        or so large that L overflows float64), checked before the passage condition.  Names the
+        replica (earliest step, then lowest index) and its stream, j, L(θ_{j−1}), η and Δt;
+        every backend applies the same check.
+    ValueError
+        Invalid arguments, naming the argument (including a ``theta0`` whose loss is not
+        finite).
+
     References
     ----------
     Mori, Ziyin, Liu & Ueda, arXiv:2105.09557 (spec claims C2–C4: the SDE
@@ -373,6 +421,12 @@ def simulate_sde(
                     or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite real number; got {value!r}")
             fp_mode, fp_value = mode, float(value)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = _diffusion_scale(noise, n, a, kk, eta, B, L0, temperature or 0.0)
+        step_var = 2.0 * dt * s
+    if not (math.isfinite(kk) and np.isfinite(s).all() and np.isfinite(step_var).all()):
+        raise ValueError("dt, eta, B, L0, a, k, temperature: the curvatures 8a, k or the noise "
+                         "variance 2·dt·D per step overflow float64; use smaller values")
     if theta0 is None:
         theta0 = np.eye(1, n)[0]
     th0 = as_float_array(theta0, "theta0", ndim=(1, 2))
@@ -381,6 +435,11 @@ def simulate_sde(
     if not np.all(np.isfinite(th0)):
         raise ValueError("theta0 must be finite")
     theta = np.ascontiguousarray(np.broadcast_to(th0, (R, n)), dtype=np.float64).copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        x0 = theta[:, 0]
+        loss0 = L0 + a * (x0 * x0 - 1.0) ** 2 + 0.5 * kk * np.sum(theta[:, 1:] ** 2, axis=-1)
+    if not np.all(np.isfinite(loss0)):
+        raise ValueError("theta0: the loss at theta0 is not finite; start closer to the wells")
     rec = 0
     num_records = 0
     if record_every is not None:
@@ -391,32 +450,43 @@ def simulate_sde(
     if num_threads is not None:
         num_threads = check_positive_int(num_threads, "num_threads")
     resolved = backends.resolve(backend, supported=("numpy", "numba", "cupy"))
-    s = _diffusion_scale(noise, n, a, kk, eta, B, L0, temperature or 0.0)
     code = _NOISE_CODES[noise]
     trajectory = np.full((num_records, R, n), np.nan)
+    div = np.full(R, -1, dtype=np.int64)
+    loss_prev = np.full(R, np.nan)
     if resolved == "numba":
         key0, key1 = philox.seed_key(seed)
         fp = np.empty(R, dtype=np.int64)
         with backends.numba_threads(num_threads):
             _numba_kernel()(theta, s, code, L0, a, kk, dt, num_steps, np.uint64(key0),
                             np.uint64(key1), replica_start, fp_mode, fp_value, rec,
-                            trajectory if rec else np.empty((1, 1, n)), fp)
+                            trajectory if rec else np.empty((1, 1, n)), fp, div, loss_prev)
     elif resolved == "cupy":
         import cupy
 
         th_d, traj_d = cupy.asarray(theta), cupy.asarray(trajectory)
+        div_d, prev_d = cupy.asarray(div), cupy.asarray(loss_prev)
         fp_d = _numpy_sde(th_d, cupy.asarray(s), code, L0, a, kk, dt, num_steps, seed,
-                          replica_start, fp_mode, fp_value, rec, traj_d, xp=cupy)
+                          replica_start, fp_mode, fp_value, rec, traj_d, div_d, prev_d, xp=cupy)
         theta[...] = cupy.asnumpy(th_d)
         trajectory[...] = cupy.asnumpy(traj_d)
+        div[...] = cupy.asnumpy(div_d)
+        loss_prev[...] = cupy.asnumpy(prev_d)
         fp = cupy.asnumpy(fp_d)
     else:
         with np.errstate(over="ignore", invalid="ignore"):
             fp = _numpy_sde(theta, s, code, L0, a, kk, dt, num_steps, seed, replica_start,
-                            fp_mode, fp_value, rec, trajectory)
-    if not np.all(np.isfinite(theta)):
-        bad = int(np.flatnonzero(~np.isfinite(theta).all(axis=1))[0])
-        raise ValueError(f"dt: replica {bad} diverged (non-finite θ) with dt={dt}; lower dt")
+                            fp_mode, fp_value, rec, trajectory, div, loss_prev)
+    if (div >= 0).any():
+        bad = np.flatnonzero(div >= 0)
+        r = int(bad[np.argmin(div[bad])])
+        j = int(div[r])
+        raise DivergenceError(
+            j, None, float(loss_prev[r]), eta, "the loss L(θ) is not finite (θ diverged)",
+            replica=r, subject=f"replica {r} (stream {replica_start + r})", loss_step=j - 1,
+            details=f", Euler step dt {dt:.4g}",
+            advice="Lower dt (Δt ≪ 1/(8a) and 1/k), or stop each replica at a level with "
+                   "first_passage_loss or first_passage_position")
     config = {"noise": noise, "L0": L0, "a": a, "n": n, "k": kk, "eta": eta, "B": B,
               "temperature": temperature, "dt": dt, "num_steps": num_steps, "num_replicas": R,
               "seed": seed, "replica_start": replica_start, "backend": resolved,

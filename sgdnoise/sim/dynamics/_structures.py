@@ -91,6 +91,12 @@ def minibatch_gradient_covariance(G: FloatArray, B: int, *, scheme: str = "repla
     -------
     (..., D, D) array.
 
+    Raises
+    ------
+    FloatingPointError
+        Σ̂ itself exceeds the float64 range (sums that overflow only on the way are taken of
+        G / max|G| and rescaled).
+
     References
     ----------
     Zhu et al., ICML 2019 (arXiv:1803.00195), SGD noise covariance; spec parts A and B.
@@ -100,9 +106,21 @@ def minibatch_gradient_covariance(G: FloatArray, B: int, *, scheme: str = "repla
         raise ValueError(f"G must have shape (..., N, D) with N, D >= 1; got {G.shape}")
     N = G.shape[-2]
     c = minibatch_scale(N, B, scheme)
-    Gc = G - G.mean(axis=-2, keepdims=True)
-    Sigma1 = np.swapaxes(Gc, -1, -2) @ Gc / N
-    return c * Sigma1
+    with np.errstate(over="ignore", invalid="ignore"):
+        Gc = G - G.mean(axis=-2, keepdims=True)
+        Sigma1 = np.swapaxes(Gc, -1, -2) @ Gc / N
+        out = c * Sigma1
+        if not np.isfinite(out).all():
+            # a sum of products overflowed: take them of G / max|G| and scale back once
+            m = np.abs(G).max(axis=(-2, -1), keepdims=True)
+            m = np.where(m > 0, m, 1.0)
+            Gs = G / m
+            Gc = Gs - Gs.mean(axis=-2, keepdims=True)
+            out = (c * (np.swapaxes(Gc, -1, -2) @ Gc / N)) * m * m
+    if not np.isfinite(out).all():
+        raise FloatingPointError("minibatch_gradient_covariance: Σ̂ overflows float64 (the "
+                                 "per-sample gradients G are too large)")
+    return out
 
 
 def top_weights(lam: Any, k: int | None, xp: ModuleType = np) -> Any:
@@ -140,10 +158,28 @@ def top_weights(lam: Any, k: int | None, xp: ModuleType = np) -> Any:
 
 
 def _scale_to(u: Any, trace: Any, xp: ModuleType) -> Any:
-    """c·u with c = trace / Σu (0 where Σu = 0), over the last axis."""
+    """c·u with c = trace / Σu (0 where Σu = 0), over the last axis; (u / Σu)·trace where c
+    itself overflows (a tiny Σu)."""
     T = u.sum(axis=-1, keepdims=True)
     safe = xp.where(T > 0, T, 1.0)
-    return u * xp.where(T > 0, trace / safe, 0.0)
+    with np.errstate(over="ignore"):
+        c = xp.where(T > 0, trace / safe, 0.0)
+        if bool(xp.isfinite(c).all()):
+            return u * c
+        return xp.where(xp.isfinite(c), u * c, (u / safe) * trace)
+
+
+def _eigh(A: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """``eigh`` of a stack; a matrix with entries near the float64 limit, where LAPACK returns
+    non-finite eigenpairs, is decomposed as A / max|A| instead (its eigenvalues come back
+    divided by that positive factor, which the structures do not depend on)."""
+    lam, V = xp.linalg.eigh(A)
+    ok = xp.isfinite(lam).all(axis=-1) & xp.isfinite(V).all(axis=(-2, -1))
+    if bool(ok.all()):
+        return lam, V
+    m = xp.abs(A).max(axis=(-2, -1), keepdims=True)
+    lam_s, V_s = xp.linalg.eigh(A / xp.where(m > 0, m, 1.0))
+    return xp.where(ok[..., None], lam, lam_s), xp.where(ok[..., None, None], V, V_s)
 
 
 def eigen_factors(kind: str, Sigma: Any, H: Any, k: int | None, trace: Any,
@@ -162,11 +198,11 @@ def eigen_factors(kind: str, Sigma: Any, H: Any, k: int | None, trace: Any,
     """
     trace = xp.asarray(trace, dtype=xp.float64)[..., None]
     if kind in ("full", "leading"):
-        lam, V = xp.linalg.eigh(Sigma)
+        lam, V = _eigh(Sigma, xp)
         lam = xp.maximum(lam, 0.0)
         u = top_weights(lam, None if kind == "full" else k, xp) * lam
         return _scale_to(u, trace, xp), V
-    lam, V = xp.linalg.eigh(H)
+    lam, V = _eigh(H, xp)
     if kind == "hessian":
         lam = xp.maximum(lam, 0.0)
         return _scale_to(top_weights(lam, k, xp) * lam, trace, xp), V
@@ -217,6 +253,11 @@ def structured_covariance(kind: str, Sigma: FloatArray | None, H: FloatArray | N
     -------
     (..., D, D) float64 array, symmetric positive semi-definite (``fixed``: as given).
 
+    Raises
+    ------
+    FloatingPointError
+        The covariance, or the default trace Tr Σ, overflows float64.
+
     References
     ----------
     Zhu, Wu, Yu, Wu & Ma, ICML 2019 (arXiv:1803.00195), Sec. 4 (GLD const, dynamic, diag,
@@ -248,18 +289,30 @@ def structured_covariance(kind: str, Sigma: FloatArray | None, H: FloatArray | N
     if trace is None:
         if S is None and not (kind == "const" and sigma2 is not None):
             raise ValueError(f"structured_covariance({kind!r}) needs Sigma or an explicit trace")
-        t = None if S is None else np.trace(S, axis1=-2, axis2=-1)
     else:
-        t = check_positive(trace, "trace", allow_zero=True)
-    lead = ref.shape[:-2]
+        trace = check_positive(trace, "trace", allow_zero=True)
+    if kind in ("diag", "full", "leading") and S is None:
+        raise ValueError(f"kind={kind!r} needs Sigma")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _structured(kind, S, Hm, k, trace, sigma2, ref.shape[:-2], D)
+    if not np.isfinite(out).all():
+        raise FloatingPointError(f"structured_covariance({kind!r}): the covariance (or the "
+                                 f"trace of Sigma) overflows float64")
+    return out
+
+
+def _structured(kind: str, S: FloatArray | None, Hm: FloatArray | None, k: int | None,
+                trace: float | None, sigma2: float | None, lead: tuple[int, ...],
+                D: int) -> FloatArray:
+    """The body of :func:`structured_covariance` (arguments validated)."""
+    t = trace if trace is not None else (None if S is None else
+                                         np.trace(S, axis1=-2, axis2=-1))
     eye = np.broadcast_to(np.eye(D), lead + (D, D))
     if kind == "const":
         s2 = sigma2 if sigma2 is not None else np.asarray(t) / D
         return np.asarray(s2)[..., None, None] * eye
     if kind == "dynamic":
         return (np.asarray(t) / D)[..., None, None] * eye
-    if kind in ("diag", "full", "leading") and S is None:
-        raise ValueError(f"kind={kind!r} needs Sigma")
     t_arr = np.broadcast_to(np.asarray(t, dtype=np.float64), lead)
     if kind == "diag":
         d = np.maximum(np.diagonal(S, axis1=-2, axis2=-1), 0.0)

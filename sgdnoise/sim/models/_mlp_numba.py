@@ -553,6 +553,20 @@ def _sum_of_squares(g):
 
 
 @_jit()
+def _overflow_clip_scale(g, clip_norm):
+    """The clipping factor c/‖g‖ of a finite g whose ‖g‖² overflows: (c/‖g/m‖)/m, m = max|g|
+    (as the reference's ``_clip``)."""
+    m = g.dtype.type(0.0)
+    for j in range(g.size):
+        m = max(m, abs(g[j]))
+    total = g.dtype.type(0.0)
+    for j in range(g.size):
+        u = g[j] / m
+        total += u * u
+    return (clip_norm / math.sqrt(total)) / m
+
+
+@_jit()
 def _all_finite(g):
     zero = g.dtype.type(0.0)
     bad = 0
@@ -565,18 +579,17 @@ def _all_finite(g):
 def _sgd_update(w, v, g, start, stop, scale, weight_decay, lr, beta, heavy_ball):
     """ĝ = scale·g (+ weight_decay·w), then the heavy-ball or PyTorch-style step on [start, stop).
 
-    Returns whether some g[j] there is not finite.  The scalars come in the arrays' dtype, and
-    each element is computed as in numpy (no fused multiply-adds; scale = 1 multiplies exactly),
-    so a step is bit-identical to the reference given the same gradient.  One branch-free loop
-    per case, on views indexed from 0 (no negative-index checks), so that each vectorises.
+    Returns whether some updated w[j] there is not finite: the step overflowed, or g[j] was not
+    finite (a non-finite g[j] always gives a non-finite w[j], since η > 0).  The scalars come
+    in the arrays' dtype, and each element is computed as in numpy (no fused multiply-adds;
+    scale = 1 multiplies exactly), so a step is bit-identical to the reference given the same
+    gradient.  One branch-free loop per case, on views indexed from 0 (no negative-index
+    checks), so that each vectorises; the check is one more such loop over the updated w.
     """
     zero = g.dtype.type(0.0)
     w = w[start:stop]
     v = v[start:stop]
     g = g[start:stop]
-    bad = 0
-    for j in range(g.size):
-        bad |= (g[j] - g[j]) != zero  # NaN for ±inf and NaN
     if heavy_ball and weight_decay == zero:
         for j in range(g.size):
             vj = beta * v[j] - lr * (g[j] * scale)
@@ -597,6 +610,9 @@ def _sgd_update(w, v, g, start, stop, scale, weight_decay, lr, beta, heavy_ball)
             vj = beta * v[j] + (g[j] * scale + weight_decay * w[j])
             v[j] = vj
             w[j] = w[j] - lr * vj
+    bad = 0
+    for j in range(w.size):
+        bad |= (w[j] - w[j]) != zero  # NaN for ±inf and NaN
     return bad != 0
 
 
@@ -711,7 +727,7 @@ def _gradient_part(w, v, g, widths, offsets, bias, x, rows, ident, A, Dl, active
                    num_parts, step, weight_decay, lr, beta, heavy_ball):
     """Gradient rows of run ``part`` of every layer's outputs and, when ``step``, their update.
 
-    Returns whether a non-finite gradient entry was met (checked only when ``step``).
+    Returns whether an updated weight is not finite (checked only when ``step``).
     """
     L = widths.size - 1
     n = rows.size
@@ -771,8 +787,10 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                       has_loss0, loss0, losses, num_parts):
     """One epoch of SGD on w, v in place; returns (status, batch, loss, loss0).
 
-    status 0: every batch done; 1: non-finite loss or gradient at ``batch``; 2: loss above
-    ``divergence_factor`` · loss0 at ``batch``.  ``clip_norm`` ≤ 0 means no clipping.
+    status 0: every batch done; at ``batch``: 1 non-finite loss, 2 loss above
+    ``divergence_factor`` · loss0, 3 non-finite gradient, 4 non-finite weights after the update
+    (a finite gradient whose step overflowed); when several apply, the first of loss, gradient,
+    threshold, weights is reported, as by the reference.  ``clip_norm`` ≤ 0 means no clipping.
 
     Everything is computed in the dtype of ``w`` (float32 or float64; ``v``, ``x``, ``T``,
     ``lr``, ``beta``, ``clip_norm`` and ``weight_decay`` come in it too): work arrays, constants
@@ -838,12 +856,14 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                                            beta, heavy_ball)
         if not step:
             if not _all_finite(g):
-                return 1, k, value, loss0
+                return 3, k, value, loss0
             if exploding:
                 return 2, k, value, loss0
             scale = dtype.type(1.0)
             norm = math.sqrt(_sum_of_squares(g))
-            if norm > clip_norm:
+            if math.isinf(norm):  # ‖g‖² overflowed although g is finite
+                scale = _overflow_clip_scale(g, clip_norm)
+            elif norm > clip_norm:
                 scale = clip_norm / norm
             if num_parts == 1:
                 bad[0] = _update_part(w, v, g, widths, offsets, bias, 0, 1, scale,
@@ -853,8 +873,8 @@ def _sgd_epoch_kernel(w, v, widths, offsets, bias, act, loss, x, T, batch_rows, 
                     bad[part] = _update_part(w, v, g, widths, offsets, bias, part, num_parts,
                                              scale, weight_decay, lr, beta, heavy_ball)
         for part in range(num_parts):
-            if bad[part]:  # a non-finite gradient, met during the update
-                return 1, k, value, loss0
+            if bad[part]:  # a non-finite weight after the update: which input caused it?
+                return (3 if not _all_finite(g) else 4), k, value, loss0
         losses[k] = value
     return 0, num_batches, 0.0, loss0
 
@@ -936,8 +956,9 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
     losses : (num_batches,) array
         Mean loss of each batch done.
     status : int
-        0 all batches done, 1 non-finite loss or gradient, 2 loss above
-        ``divergence_factor`` · loss0 (w and v are then partly updated).
+        0 all batches done, 1 non-finite loss, 2 loss above ``divergence_factor`` · loss0,
+        3 non-finite gradient, 4 non-finite weights after the update (w and v are then partly
+        updated).
     index : int
         The batch at which training stopped (``num_batches`` when it did not).
     value, loss0 : float
@@ -961,13 +982,15 @@ def sgd_epoch(spec: tuple, w: FloatArray, v: FloatArray, x: FloatArray, T: Float
     typed = dtype.type
     num_batches = batch_starts.size - 1
     losses = np.zeros(num_batches)
+    with np.errstate(over="ignore"):  # a scalar beyond float32's range becomes inf, as in numpy
+        scalars = (typed(lr), typed(beta), typed(0.0 if clip_norm is None else clip_norm),
+                   typed(weight_decay))
     with numba_threads(num_threads):
         status, index, value, loss0_out = _sgd_epoch_kernel(
             w, v, widths, offsets, np.int64(bias), np.int64(act), np.int64(loss), x, T,
             np.ascontiguousarray(batch_rows, dtype=np.int64),
             np.ascontiguousarray(batch_starts, dtype=np.int64),
-            typed(lr), typed(beta), bool(heavy_ball),
-            typed(0.0 if clip_norm is None else clip_norm), typed(weight_decay),
+            scalars[0], scalars[1], bool(heavy_ball), scalars[2], scalars[3],
             float(divergence_factor), loss0 is not None, 1.0 if loss0 is None else float(loss0),
             losses, np.int64(num_threads),
         )

@@ -45,6 +45,7 @@ import numpy as np
 
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_positive, check_positive_int, check_rng
+from sgdnoise.sim._overflow import finite_result
 
 
 class HalfplaneData(NamedTuple):
@@ -234,6 +235,7 @@ class ClippedReluNetwork:
         np.multiply(coef[:, :, None], x[:, None, :], out=block)
         out[:, md:] = coef
 
+    @finite_result
     def predict(self, w: FloatArray, x: FloatArray, *, chunk: int = 4096) -> FloatArray:
         r"""Network outputs f(x_p) = clip(Σ_j a_j relu(w_jᵀx_p + b_j), δ, 1 − δ), shape (N,).
 
@@ -248,11 +250,13 @@ class ClippedReluNetwork:
             out[sl] = self._forward(w, x[sl]).f
         return out
 
+    @finite_result
     def accuracy(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096) -> float:
         """Fraction of samples with 1[f(x_p) > ½] equal to y_p (labels 0/1)."""
         w, x, y = self._check_data(w, x, y)
         return float(np.mean((self.predict(w, x, chunk=chunk) > 0.5) == (y == 1.0)))
 
+    @finite_result
     def output_jacobian(self, w: FloatArray, x: FloatArray, *, chunk: int = 4096) -> FloatArray:
         r"""∇_θ f(x_p) for every sample, shape (N, D); zero rows where the output is clipped.
 
@@ -272,16 +276,19 @@ class ClippedReluNetwork:
         return out
 
     # ------------------------------------------------------------------ losses and gradients
+    @finite_result
     def per_sample_losses(self, w: FloatArray, x: FloatArray, y: Any, *,
                           chunk: int = 4096) -> FloatArray:
         """ℓ_p = (f(x_p) − y_p)², shape (N,)."""
         w, x, y = self._check_data(w, x, y)
         return (self.predict(w, x, chunk=chunk) - y) ** 2
 
+    @finite_result
     def loss(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096) -> float:
         """L = E_p (f(x_p) − y_p)² (mean over the N samples)."""
         return float(self.per_sample_losses(w, x, y, chunk=chunk).mean())
 
+    @finite_result
     def per_sample_gradients(self, w: FloatArray, x: FloatArray, y: Any, *,
                              chunk: int = 4096) -> FloatArray:
         r"""Per-sample gradients g_p = 2(f_p − y_p) ∇_θ f_p, shape (N, D).
@@ -299,6 +306,7 @@ class ClippedReluNetwork:
             self._jacobian_into(out[sl], fp.coef, x[sl], scale=2.0 * (fp.f - y[sl]))
         return out
 
+    @finite_result
     def loss_and_gradient(self, w: FloatArray, x: FloatArray, y: Any, *,
                           chunk: int = 4096) -> tuple[float, FloatArray]:
         r"""L and ∇L = (2/N) Σ_p (f_p − y_p) ∇f_p, accumulated with GEMMs (no (N, D) array).
@@ -321,11 +329,13 @@ class ClippedReluNetwork:
             grad_b += c.sum(axis=0)
         return total / N, np.concatenate([grad_W.ravel(), grad_b]) / N
 
+    @finite_result
     def gradient(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096) -> FloatArray:
         """∇L = E_p g_p, shape (D,)."""
         return self.loss_and_gradient(w, x, y, chunk=chunk)[1]
 
     # ------------------------------------------------------------------ curvature
+    @finite_result
     def per_sample_hessians(self, w: FloatArray, x: FloatArray, y: Any, *,
                             max_entries: int = 1 << 26) -> FloatArray:
         r"""Exact per-sample Hessians h_p = 2∇f_p∇f_pᵀ, shape (N, D, D), for small N·D².
@@ -355,6 +365,7 @@ class ClippedReluNetwork:
         J = self.output_jacobian(w, x)
         return 2.0 * J[:, :, None] * J[:, None, :]
 
+    @finite_result
     def hessian(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096) -> FloatArray:
         r"""Exact Hessian H = ∇²L = (2/N) Σ_p ∇f_p∇f_pᵀ = (2/N) JᵀJ, shape (D, D).
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_positive, check_positive_int
+from sgdnoise.sim._overflow import finite_result
 
 
 def _softmax(z: FloatArray) -> FloatArray:
@@ -79,10 +80,12 @@ class SoftmaxRegression:
             raise ValueError(f"w must have {self.num_params} entries; got {w.size}")
         return w.reshape(self.shape)
 
+    @finite_result
     def probabilities(self, w: FloatArray) -> FloatArray:
         """q_p = softmax(W a_p), shape (N, out)."""
         return _softmax(self.inputs @ self._unpack(w).T)
 
+    @finite_result
     def per_sample_losses(self, w: FloatArray) -> FloatArray:
         """ℓ_p, shape (N,)."""
         z = self.inputs @ self._unpack(w).T
@@ -90,10 +93,12 @@ class SoftmaxRegression:
         lse = zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1))
         return lse - z[np.arange(z.shape[0]), self.y]
 
+    @finite_result
     def loss(self, w: FloatArray) -> float:
         """L = E_p ℓ_p."""
         return float(self.per_sample_losses(w).mean())
 
+    @finite_result
     def kronecker_factors(self, w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         r"""(G, a, δ): G_p = diag(q_p) − q_p q_pᵀ, a_p, δ_p = q_p − e_{y_p}.
 
@@ -107,11 +112,13 @@ class SoftmaxRegression:
         delta[np.arange(q.shape[0]), self.y] -= 1.0
         return G, self.inputs, delta
 
+    @finite_result
     def per_sample_gradients(self, w: FloatArray) -> FloatArray:
         """g_p = vec(δ_p a_pᵀ), shape (N, D)."""
         _, a, delta = self.kronecker_factors(w)
         return (delta[:, :, None] * a[:, None, :]).reshape(a.shape[0], -1)
 
+    @finite_result
     def gradient(self, w: FloatArray) -> FloatArray:
         """∇L, shape (D,)."""
         _, a, delta = self.kronecker_factors(w)
@@ -124,10 +131,16 @@ class SoftmaxRegression:
         num_steps = check_positive_int(num_steps, "num_steps", minimum=0)
         weight_decay = check_positive(weight_decay, "weight_decay", allow_zero=True)
         w = np.zeros(self.num_params) if w0 is None else self._unpack(w0).reshape(-1).copy()
-        for _ in range(num_steps):
-            w -= eta * (self.gradient(w) + weight_decay * w)
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                for _ in range(num_steps):
+                    w -= eta * (self.gradient(w) + weight_decay * w)
+                    if not np.isfinite(w).all():
+                        break
+            except FloatingPointError:
+                w[...] = np.nan
         if not np.all(np.isfinite(w)):
-            raise ValueError(f"gradient descent diverged (eta={eta}); lower eta")
+            raise ValueError(f"eta: gradient descent diverged (eta={eta}); lower eta")
         return w
 
 
@@ -156,6 +169,7 @@ class LogisticRegression:
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
 
+    @finite_result
     def probabilities(self, w: FloatArray) -> FloatArray:
         """q_p = σ(wᵀx_p)."""
         w = as_float_array(w, "w", ndim=1)
@@ -164,15 +178,18 @@ class LogisticRegression:
         z = self.x @ w
         return 0.5 * (1.0 + np.tanh(0.5 * z))
 
+    @finite_result
     def per_sample_gradients(self, w: FloatArray) -> FloatArray:
         """g_p = (q_p − y_p) x_p, shape (N, d)."""
         return (self.probabilities(w) - self.y)[:, None] * self.x
 
+    @finite_result
     def per_sample_hessians(self, w: FloatArray) -> FloatArray:
         """h_p = q_p(1 − q_p) x_p x_pᵀ, shape (N, d, d)."""
         q = self.probabilities(w)
         return (q * (1 - q))[:, None, None] * self.x[:, :, None] * self.x[:, None, :]
 
+    @finite_result
     def gradient(self, w: FloatArray) -> FloatArray:
         """∇L."""
         return self.per_sample_gradients(w).mean(axis=0)
@@ -183,8 +200,16 @@ class LogisticRegression:
         eta = check_positive(eta, "eta")
         num_steps = check_positive_int(num_steps, "num_steps", minimum=0)
         w = np.zeros(self.x.shape[1]) if w0 is None else as_float_array(w0, "w0", ndim=1).copy()
-        for _ in range(num_steps):
-            w -= eta * self.gradient(w)
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                for _ in range(num_steps):
+                    w -= eta * self.gradient(w)
+                    if not np.isfinite(w).all():
+                        break
+            except FloatingPointError:
+                w[...] = np.nan
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"eta: gradient descent diverged (eta={eta}); lower eta")
         return w
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array
+from sgdnoise.sim._overflow import finite_result
 from sgdnoise.sim.models.mlp import MLP
 
 
@@ -71,44 +72,53 @@ class LinearRegression:
             raise ValueError(f"{name} must have shape ({self.num_params},); got {w.shape}")
         return w
 
+    @finite_result
     def residuals(self, w: FloatArray) -> FloatArray:
         """r_p = wᵀx_p − y_p, shape (N,)."""
         return self.x @ self._check_w(w) - self.y
 
+    @finite_result
     def per_sample_losses(self, w: FloatArray) -> FloatArray:
         """ℓ_p = ½ r_p², shape (N,)."""
         r = self.residuals(w)
         return 0.5 * r * r
 
+    @finite_result
     def loss(self, w: FloatArray) -> float:
         """L = E_p ℓ_p."""
         return float(self.per_sample_losses(w).mean())
 
+    @finite_result
     def per_sample_gradients(self, w: FloatArray) -> FloatArray:
         """g_p = r_p x_p, shape (N, D)."""
         return self.residuals(w)[:, None] * self.x
 
+    @finite_result
     def gradient(self, w: FloatArray) -> FloatArray:
         """∇L = xᵀr/N."""
         return self.x.T @ self.residuals(w) / self.num_samples
 
+    @finite_result
     def per_sample_hessians(self, w: FloatArray | None = None) -> FloatArray:
         """h_p = x_p x_pᵀ, shape (N, D, D) (independent of w; ``w`` is only validated)."""
         if w is not None:
             self._check_w(w)
         return self.x[:, :, None] * self.x[:, None, :]
 
+    @finite_result
     def hessian(self, w: FloatArray | None = None) -> FloatArray:
         """H = xᵀx/N (independent of w)."""
         if w is not None:
             self._check_w(w)
         return self.x.T @ self.x / self.num_samples
 
+    @finite_result
     def hvp(self, v: FloatArray) -> FloatArray:
         """H v = xᵀ(x v)/N, without forming H."""
         v = self._check_w(v, "v")
         return self.x.T @ (self.x @ v) / self.num_samples
 
+    @finite_result
     def layer_factors(self, w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         r"""Kronecker factors (G, a, δ) = (1, x_p, r_p) of the single one-output dense layer.
 
@@ -121,6 +131,7 @@ class LinearRegression:
         r = self.residuals(w)
         return np.ones((self.num_samples, 1, 1)), self.x.copy(), r[:, None]
 
+    @finite_result
     def solve(self) -> FloatArray:
         """The least-squares minimiser w* (minimum-norm when H is singular)."""
         return np.linalg.lstsq(self.x, self.y, rcond=None)[0]
@@ -154,6 +165,7 @@ class DeepLinearNetwork(MLP):
     def __init__(self, widths: Any, bias: bool = False) -> None:
         super().__init__(widths, activation="identity", loss="mse", bias=bias)
 
+    @finite_result
     def end_to_end(self, w: FloatArray) -> tuple[FloatArray, FloatArray]:
         r"""The affine end-to-end map z = P x + c, shape ((d_L, d_0), (d_L,)).
 

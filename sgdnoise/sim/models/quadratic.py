@@ -20,6 +20,7 @@ import numpy as np
 
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_psd_stack, check_square_stack, check_symmetric
+from sgdnoise.sim._overflow import finite_result
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,12 @@ class PerSampleQuadratic:
         U = as_float_array(U, "U", ndim=3)
         if U.shape[0] < 1 or U.shape[1] < 1 or U.shape[2] < 1:
             raise ValueError(f"U must be a non-empty (N, D, r) array; got shape {U.shape}")
-        A = U @ U.transpose(0, 2, 1)
-        return cls(0.5 * (A + A.transpose(0, 2, 1)), w_centres, factors=U)
+        with np.errstate(over="ignore", invalid="ignore"):
+            A = U @ U.transpose(0, 2, 1)
+            A = 0.5 * (A + A.transpose(0, 2, 1))
+        if not np.isfinite(A).all():
+            raise ValueError("U: the Hessians U_p U_pᵀ overflow float64; rescale U")
+        return cls(A, w_centres, factors=U)
 
     @property
     def num_params(self) -> int:
@@ -95,6 +100,7 @@ class PerSampleQuadratic:
             raise ValueError(f"{name} must have shape ({self.num_params},); got {w.shape}")
         return w
 
+    @finite_result
     def per_sample_gradients(self, w: FloatArray) -> FloatArray:
         """g_p = A_p(w − w_p), shape (N, D)."""
         diff = self._check_w(w)[None, :] - self.w_centres
@@ -103,6 +109,7 @@ class PerSampleQuadratic:
                              np.einsum("pir,pi->pr", self.factors, diff))
         return np.einsum("pij,pj->pi", self.A, diff)
 
+    @finite_result
     def per_sample_losses(self, w: FloatArray) -> FloatArray:
         """ℓ_p = ½(w − w_p)ᵀA_p(w − w_p), shape (N,)."""
         diff = self._check_w(w)[None, :] - self.w_centres
@@ -111,30 +118,36 @@ class PerSampleQuadratic:
             return 0.5 * np.einsum("pr,pr->p", proj, proj)
         return 0.5 * np.einsum("pi,pij,pj->p", diff, self.A, diff)
 
+    @finite_result
     def loss(self, w: FloatArray) -> float:
         """L = E_p ℓ_p."""
         return float(self.per_sample_losses(w).mean())
 
+    @finite_result
     def gradient(self, w: FloatArray) -> FloatArray:
         """∇L = E_p A_p(w − w_p)."""
         return self.per_sample_gradients(w).mean(axis=0)
 
+    @finite_result
     def per_sample_hessians(self, w: FloatArray | None = None) -> FloatArray:
         """h_p = A_p, shape (N, D, D) (independent of w; ``w`` is only validated)."""
         if w is not None:
             self._check_w(w)
         return self.A.copy()
 
+    @finite_result
     def hessian(self, w: FloatArray | None = None) -> FloatArray:
         """H = E_p A_p."""
         if w is not None:
             self._check_w(w)
         return self.A.mean(axis=0)
 
+    @finite_result
     def hvp(self, v: FloatArray) -> FloatArray:
         """H v."""
         return self.hessian() @ self._check_w(v, "v")
 
+    @finite_result
     def minimiser(self) -> FloatArray:
         r"""w* = H⁺ E_p[A_p w_p], the minimum-norm minimiser of L.
 

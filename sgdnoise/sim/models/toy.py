@@ -29,6 +29,7 @@ import numpy as np
 
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_positive_int, check_rng
+from sgdnoise.sim._overflow import finite_result
 
 _C = math.cos(math.pi / 4)
 _S = math.sin(math.pi / 4)
@@ -128,8 +129,17 @@ class Toy2D:
         e1 = d[..., 0] + 1.0
         e2 = d[..., 1] + 1.0
         f2 = e1 * e1 + e2 * e2
-        return a, b, e1, e2, f1, f2, f1 <= f2
+        first = f1 <= f2
+        big = ~(np.isfinite(f1) & np.isfinite(f2))
+        if big.any():  # f overflows: compare the branches in units of the largest term
+            m = np.maximum(np.maximum(np.abs(a), np.abs(b)), np.maximum(np.abs(e1), np.abs(e2)))
+            m = np.where(big & (m > 0), m, 1.0)
+            a_, b_, e1_, e2_ = a / m, b / m, e1 / m, e2 / m
+            first = np.where(big, 10.0 * a_ * a_ + 100.0 * b_ * b_ <= e1_ * e1_ + e2_ * e2_,
+                             first)
+        return a, b, e1, e2, f1, f2, first
 
+    @finite_result
     def per_sample_losses(self, w: FloatArray) -> FloatArray:
         """ℓ_p = min(f₁, f₂), shape (N,) or (R, N).
 
@@ -140,6 +150,7 @@ class Toy2D:
         *_, f1, f2, first = self._branches(self._check_w(w))
         return np.where(first, f1, f2)
 
+    @finite_result
     def per_sample_gradients(self, w: FloatArray) -> FloatArray:
         r"""g_p of the active branch, shape (N, 2) or (R, N, 2).
 
@@ -156,6 +167,7 @@ class Toy2D:
         g2 = np.stack([2.0 * e1, 2.0 * e2], axis=-1)
         return np.where(first[..., None], g1, g2)
 
+    @finite_result
     def per_sample_hessians(self, w: FloatArray) -> FloatArray:
         """h_p of the active branch (:data:`SHARP_HESSIAN` or 2I), shape (N, 2, 2) or (R, N, 2, 2).
 
@@ -166,6 +178,7 @@ class Toy2D:
         *_, first = self._branches(self._check_w(w))
         return np.where(first[..., None, None], SHARP_HESSIAN, FLAT_HESSIAN)
 
+    @finite_result
     def loss(self, w: FloatArray) -> float | FloatArray:
         """L = E_p ℓ_p: a float for w of shape (2,), shape (R,) for a stack.
 
@@ -176,6 +189,7 @@ class Toy2D:
         out = self.per_sample_losses(w).mean(axis=-1)
         return float(out) if np.ndim(out) == 0 else out
 
+    @finite_result
     def gradient(self, w: FloatArray) -> FloatArray:
         """∇L = E_p g_p, shape (2,) or (R, 2).
 
@@ -185,6 +199,7 @@ class Toy2D:
         """
         return self.per_sample_gradients(w).mean(axis=-2)
 
+    @finite_result
     def hessian(self, w: FloatArray) -> FloatArray:
         """H = E_p h_p, shape (2, 2) or (R, 2, 2).
 
