@@ -69,6 +69,11 @@ from sgdnoise.theory._epoch_noise import (
     weight_variance_epoch_profile,
     weight_variance_iid,
 )
+from sgdnoise.theory._layer_operators import (
+    LowRankFactors,
+    kronecker_layer_operators,
+    low_rank_max_eigenvalues,
+)
 from sgdnoise.theory._moments import (
     LayerMoments,
     dense_layer_moments,
@@ -81,6 +86,7 @@ from sgdnoise.theory._moments import (
     noise_covariance,
     require_psd,
 )
+from sgdnoise.theory._operators import BlockOperator, CurvatureOperators
 from sgdnoise.theory._powerlaw import (
     PROTOCOLS,
     ExponentFit,
@@ -148,12 +154,15 @@ from sgdnoise.theory._symbolic_cd import (
 
 __all__ = [
     "PROTOCOLS",
+    "BlockOperator",
     "CommutationReport",
+    "CurvatureOperators",
     "DoubleWell",
     "EigenBasis",
     "EscapeParameters",
     "ExponentFit",
     "LayerMoments",
+    "LowRankFactors",
     "NoiseTrace",
     "PowerLawFit",
     "RandomBaseline",
@@ -213,6 +222,7 @@ __all__ = [
     "kronecker_hessian_diagonal",
     "kronecker_hessians",
     "kronecker_layer_moments",
+    "kronecker_layer_operators",
     "kronecker_max_curvatures",
     "kronecker_second_moment_diagonal",
     "linear_regression_gradient_moments",
@@ -223,6 +233,7 @@ __all__ = [
     "logistic_gradient_identity",
     "logistic_noise_factor",
     "loss_variance",
+    "low_rank_max_eigenvalues",
     "max_curvatures",
     "mean_first_passage_time_1d",
     "momentum_forms_identity",
