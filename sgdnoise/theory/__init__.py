@@ -117,6 +117,18 @@ from sgdnoise.theory._powerlaw_escape import (
     stationary_density_sde_1d,
     temperature,
 )
+from sgdnoise.theory._spectral import (
+    TopEigenBasis,
+    top_eigenbasis,
+    window_commutation_metrics,
+)
+from sgdnoise.theory._stochastic_trace import (
+    SpectralDensity,
+    TraceEstimate,
+    slq_density,
+    trace_estimate,
+    trace_product,
+)
 from sgdnoise.theory._symbolic import (
     commutator_identity,
     linear_regression_gradient_moments,
@@ -168,6 +180,9 @@ __all__ = [
     "RandomBaseline",
     "SaddleGeometry",
     "SandwichMargins",
+    "SpectralDensity",
+    "TopEigenBasis",
+    "TraceEstimate",
     "Wedge",
     "aligned_gain_lower_bound",
     "alignment",
@@ -254,12 +269,16 @@ __all__ = [
     "random_commutation_baseline",
     "require_psd",
     "saddle_geometry",
+    "slq_density",
     "stationary_covariance_ar2",
     "stationary_covariance_discrete",
     "stationary_density_1d",
     "stationary_density_sde_1d",
     "stationary_variance_correlated",
     "temperature",
+    "top_eigenbasis",
+    "trace_estimate",
+    "trace_product",
     "variance_identity",
     "velocity_variance_epoch",
     "velocity_variance_iid",
@@ -268,5 +287,6 @@ __all__ = [
     "weight_variance_epoch_profile",
     "weight_variance_iid",
     "window_commutation",
+    "window_commutation_metrics",
     "yule_walker_ar2",
 ]
