@@ -92,6 +92,11 @@ def _mlp_case():
     return net, net.init(rng), rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
 
 
+def _mlp_call(method, *args):
+    net, w, x, y = _mlp_case()
+    return getattr(net, method)(w, x, y, *args)
+
+
 def _layer(rng):
     G = rng.standard_normal((6, 2, 2))
     return G + np.swapaxes(G, 1, 2), rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
@@ -119,10 +124,9 @@ DENSE_CALLS = {
     "population_wishart": lambda r: families.population_wishart(np.eye(4)),
     "population_kronecker": lambda r: families.population_kronecker(np.eye(2), np.eye(2)),
     "kronecker_family_hessians": lambda r: families.kronecker_family_hessians(2, 2, 3, rng=r),
-    "MLP.hessian": lambda r: (lambda n, w, x, y: n.hessian(w, x, y))(*_mlp_case()),
-    "MLP.per_sample_hessians": lambda r: (
-        lambda n, w, x, y: n.per_sample_hessians(w, x, y))(*_mlp_case()),
-    "MLP.layer_factors": lambda r: (lambda n, w, x, y: n.layer_factors(w, x, y, 0))(*_mlp_case()),
+    "MLP.hessian": lambda r: _mlp_call("hessian"),
+    "MLP.per_sample_hessians": lambda r: _mlp_call("per_sample_hessians"),
+    "MLP.layer_factors": lambda r: _mlp_call("layer_factors", 0),
     "LinearRegression.per_sample_hessians": lambda r: LinearRegression(
         r.standard_normal((5, 4)), r.standard_normal(5)).per_sample_hessians(),
     "LinearRegression.hessian": lambda r: LinearRegression(
