@@ -37,6 +37,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as spla
 
+from sgdnoise import backends
 from sgdnoise._memory import array_bytes, check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import check_choice, check_positive, check_positive_int, check_rng
@@ -45,7 +46,7 @@ from sgdnoise.theory._operators import BlockOperator
 
 #: Methods of :func:`top_eigenbasis`.
 EIGEN_METHODS: tuple[str, ...] = ("auto", "block", "eigsh", "lobpcg", "dense")
-#: Directions per product of ``method="block"`` (see the measurements in the module notes).
+#: Largest default number of directions per product of ``method="block"``.
 DEFAULT_BLOCK: int = 32
 #: Below this dimension ``method="auto"`` materialises the matrix and calls LAPACK.
 DENSE_MAX_DIM: int = 1500
@@ -76,14 +77,21 @@ class _Counted:
             self._fn = lambda V: np.asarray(A.matmat(V), dtype=np.float64)
             self.op = A
         else:
-            arr = np.asarray(A, dtype=np.float64) if not hasattr(A, "__cuda_array_interface__") \
-                else A
+            if hasattr(A, "__cuda_array_interface__"):      # a CuPy matrix stays on the device
+                self.xp = backends.array_module("cupy")
+                arr = self.xp.asarray(A, dtype=np.float64)
+            else:
+                self.xp = np
+                try:
+                    arr = np.asarray(A, dtype=np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"op must be a square matrix or a LinearOperator; got "
+                                     f"{type(A).__name__}") from exc
             if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
                 raise ValueError(f"op must be a square matrix or a LinearOperator; got shape "
-                                 f"{getattr(arr, 'shape', None)}")
-            if isinstance(arr, np.ndarray) and not np.all(np.isfinite(arr)):
+                                 f"{arr.shape}")
+            if not bool(self.xp.all(self.xp.isfinite(arr))):
                 raise ValueError("op contains non-finite values (NaN or inf)")
-            self.xp = np
             self.D = arr.shape[0]
             self.block = block or 256
             sym = 0.5 * (arr + arr.T)
@@ -366,8 +374,8 @@ def _dense(op: _Counted, k: int, tol: float) -> TopEigenBasis:
     D = op.D
     check_allocation(array_bytes((D, D)), f"the dense {D}x{D} matrix of the operator",
                      hint="use method='block' or 'eigsh'")
-    if isinstance(op.op, np.ndarray):
-        A = op.op
+    if isinstance(op.op, np.ndarray) or hasattr(op.op, "__cuda_array_interface__"):
+        A = op.to_numpy(op.op)
     else:
         A = np.empty((D, D))
         for s in range(0, D, op.block):
@@ -407,8 +415,9 @@ def top_eigenbasis(op: Any, k: int, *, rng: np.random.Generator | int, tol: floa
         ``"block"``: restarts (default 50); ``"eigsh"``: ARPACK iterations; ``"lobpcg"``:
         iterations (default 200).
     block : int, optional
-        ``"block"``: directions per product (default: the operator's ``block``, at most 32
-        and at most k).
+        ``"block"``: directions per product (default k/6 clipped to [8, 32], at most the
+        operator's ``block`` and k: smaller blocks need fewer products, larger ones run the
+        products at higher GEMM speed).
     max_dim : int, optional
         ``"block"``: basis size at which the iteration restarts (default
         max(2k, k + 4·block), at most D); memory 2·D·max_dim floats.
@@ -456,7 +465,8 @@ def top_eigenbasis(op: Any, k: int, *, rng: np.random.Generator | int, tol: floa
         if 5 * k > D:
             raise ValueError(f"method='lobpcg' needs 5k <= D = {D}; got k = {k}")
         return _lobpcg(counted, k, rng=rng, tol=tol, max_iter=max_iter)
-    b = block if block is not None else min(counted.block, DEFAULT_BLOCK, k)
+    b = block if block is not None else min(counted.block, k,
+                                            max(8, min(DEFAULT_BLOCK, k // 6)))
     if max_dim is None:
         max_dim = max(2 * k, k + 4 * b)
     max_dim = check_positive_int(max_dim, "max_dim")

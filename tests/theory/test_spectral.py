@@ -6,7 +6,7 @@ import scipy.sparse.linalg as spla
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgdnoise import theory
+from sgdnoise import backends, theory
 from sgdnoise.theory import LowRankFactors, kronecker_layer_operators, top_eigenbasis
 
 
@@ -83,6 +83,20 @@ def test_block_method_on_a_rank_deficient_operator():
     np.testing.assert_allclose(res.lam[:3], [3.0, 2.0, 1.0], rtol=1e-12)
     assert np.abs(res.lam[3:]).max() < 1e-12
     assert np.abs(res.V.T @ res.V - np.eye(6)).max() < 1e-10
+
+
+@pytest.mark.parametrize("method", ["block", "eigsh"])
+def test_repeated_eigenvalues_and_a_cut_inside_a_cluster(method):
+    rng = np.random.default_rng(11)
+    lam = np.concatenate([[5.0] * 3, [3.0] * 6, np.linspace(1.0, 0.1, 91)])
+    Q, _ = np.linalg.qr(rng.standard_normal((100, 100)))
+    A = (Q * lam) @ Q.T
+    res = top_eigenbasis(A, 5, rng=0, method=method, block=4 if method == "block" else None)
+    np.testing.assert_allclose(res.lam, [5, 5, 5, 3, 3], rtol=1e-10)
+    assert res.converged and np.abs(res.V.T @ res.V - np.eye(5)).max() < 1e-10
+    # the top cluster's invariant subspace is recovered exactly
+    P = Q[:, :3] @ Q[:, :3].T
+    assert np.linalg.norm(P @ res.V[:, :3] - res.V[:, :3]) < 1e-8
 
 
 @pytest.mark.parametrize("form", ["dense", "low_rank"])
@@ -205,3 +219,18 @@ def test_invalid_operators_and_bases():
         theory.window_commutation_metrics(A, theory.eigenbasis(A))
     with pytest.raises(ValueError, match="at least 3"):
         theory.window_commutation_metrics(A, top_eigenbasis(A, 2, rng=0))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("cupy" not in backends.available(), reason="needs CuPy and a CUDA device")
+def test_cupy_operators_through_the_spectral_tools():
+    G, F, a, delta = _layer(10)
+    ref = theory.kronecker_layer_moments(G, a, delta)
+    ops = kronecker_layer_operators(F, a, delta, backend="cupy", block=8)
+    res = top_eigenbasis(ops.H, 10, rng=0, method="block", tol=1e-10)
+    _check_against_eigh(ref.H, res, 10, tol=1e-10)
+    np.testing.assert_allclose(res.diagonal(ops.M), res.diagonal(ref.M), rtol=1e-10)
+    est = theory.trace_estimate(ops.M, num_probes=50, rng=0)
+    assert abs(est.estimate - np.trace(ref.M)) < 5 * est.standard_error
+    dens = theory.slq_density(ops.H, num_probes=4, num_steps=10, rng=0)
+    assert dens.wasserstein_distance(np.linalg.eigvalsh(ref.H)) <= dens.wasserstein_error()
