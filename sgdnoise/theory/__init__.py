@@ -5,6 +5,12 @@ dense or Kronecker input; eigenbasis diagonals; the Loewner sandwich (A1) and di
 power-law fits with the exponent identity and a guaranteed interval (A3); commutation metrics
 (A5); sympy derivations (A3, A5, A7).
 
+Matrix-free curvature at network scale: blocked linear operators for H, M, K, Σ₁ and C
+(:func:`kronecker_layer_operators` for one dense layer, also from low-rank factors), their top
+eigenpairs with residual norms (:func:`top_eigenbasis`), windowed commutation, Hutchinson and
+Hutch++ traces and stochastic-Lanczos-quadrature spectral densities with their errors.  Dense
+paths refuse allocations past the memory limit with :class:`MemoryLimitError`.
+
 Part B (Zhu, Wu, Yu, Wu & Ma, arXiv:1803.00195): the indicator Tr(HΣ), the gain of anisotropic
 noise with its bounds and alignment condition (B2), exact OU and discrete-time covariances and
 loss increases near a minimum (B1), and their sympy derivations.
@@ -19,6 +25,7 @@ impulse response, exact stationary weight and velocity variances for i.i.d. and 
 Yule–Walker, sum rule, flat limit.
 """
 
+from sgdnoise._memory import MemoryLimitError
 from sgdnoise.theory._anisotropic import (
     aligned_gain_lower_bound,
     alignment,
@@ -69,6 +76,11 @@ from sgdnoise.theory._epoch_noise import (
     weight_variance_epoch_profile,
     weight_variance_iid,
 )
+from sgdnoise.theory._layer_operators import (
+    LowRankFactors,
+    kronecker_layer_operators,
+    low_rank_max_eigenvalues,
+)
 from sgdnoise.theory._moments import (
     LayerMoments,
     dense_layer_moments,
@@ -81,6 +93,7 @@ from sgdnoise.theory._moments import (
     noise_covariance,
     require_psd,
 )
+from sgdnoise.theory._operators import BlockOperator, CurvatureOperators
 from sgdnoise.theory._powerlaw import (
     PROTOCOLS,
     ExponentFit,
@@ -110,6 +123,18 @@ from sgdnoise.theory._powerlaw_escape import (
     stationary_density_1d,
     stationary_density_sde_1d,
     temperature,
+)
+from sgdnoise.theory._spectral import (
+    TopEigenBasis,
+    top_eigenbasis,
+    window_commutation_metrics,
+)
+from sgdnoise.theory._stochastic_trace import (
+    SpectralDensity,
+    TraceEstimate,
+    slq_density,
+    trace_estimate,
+    trace_product,
 )
 from sgdnoise.theory._symbolic import (
     commutator_identity,
@@ -148,17 +173,24 @@ from sgdnoise.theory._symbolic_cd import (
 
 __all__ = [
     "PROTOCOLS",
+    "BlockOperator",
     "CommutationReport",
+    "CurvatureOperators",
     "DoubleWell",
     "EigenBasis",
     "EscapeParameters",
     "ExponentFit",
     "LayerMoments",
+    "LowRankFactors",
+    "MemoryLimitError",
     "NoiseTrace",
     "PowerLawFit",
     "RandomBaseline",
     "SaddleGeometry",
     "SandwichMargins",
+    "SpectralDensity",
+    "TopEigenBasis",
+    "TraceEstimate",
     "Wedge",
     "aligned_gain_lower_bound",
     "alignment",
@@ -213,6 +245,7 @@ __all__ = [
     "kronecker_hessian_diagonal",
     "kronecker_hessians",
     "kronecker_layer_moments",
+    "kronecker_layer_operators",
     "kronecker_max_curvatures",
     "kronecker_second_moment_diagonal",
     "linear_regression_gradient_moments",
@@ -223,6 +256,7 @@ __all__ = [
     "logistic_gradient_identity",
     "logistic_noise_factor",
     "loss_variance",
+    "low_rank_max_eigenvalues",
     "max_curvatures",
     "mean_first_passage_time_1d",
     "momentum_forms_identity",
@@ -243,12 +277,16 @@ __all__ = [
     "random_commutation_baseline",
     "require_psd",
     "saddle_geometry",
+    "slq_density",
     "stationary_covariance_ar2",
     "stationary_covariance_discrete",
     "stationary_density_1d",
     "stationary_density_sde_1d",
     "stationary_variance_correlated",
     "temperature",
+    "top_eigenbasis",
+    "trace_estimate",
+    "trace_product",
     "variance_identity",
     "velocity_variance_epoch",
     "velocity_variance_iid",
@@ -257,5 +295,6 @@ __all__ = [
     "weight_variance_epoch_profile",
     "weight_variance_iid",
     "window_commutation",
+    "window_commutation_metrics",
     "yule_walker_ar2",
 ]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import (
     as_float_array,
@@ -115,6 +116,7 @@ def haar_orthogonal(D: int, rng: np.random.Generator | int) -> FloatArray:
     """
     D = check_positive_int(D, "D")
     rng = check_rng(rng)
+    check_allocation(3 * D * D * 8, f"haar_orthogonal: a {D}x{D} orthogonal matrix")
     Q, R = np.linalg.qr(rng.standard_normal((D, D)))
     return Q * np.sign(np.diag(R))
 

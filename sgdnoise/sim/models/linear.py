@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array
 from sgdnoise.sim._overflow import finite_result
@@ -103,6 +104,8 @@ class LinearRegression:
         """h_p = x_p x_pᵀ, shape (N, D, D) (independent of w; ``w`` is only validated)."""
         if w is not None:
             self._check_w(w)
+        N, D = self.x.shape
+        check_allocation(N * D * D * 8, f"per_sample_hessians: h ({N}x{D}x{D})")
         return self.x[:, :, None] * self.x[:, None, :]
 
     @finite_result
@@ -110,6 +113,8 @@ class LinearRegression:
         """H = xᵀx/N (independent of w)."""
         if w is not None:
             self._check_w(w)
+        D = self.x.shape[1]
+        check_allocation(2 * D * D * 8, f"hessian: H ({D}x{D})")
         return self.x.T @ self.x / self.num_samples
 
     @finite_result

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_psd_stack, check_square_stack, check_symmetric
 from sgdnoise.sim._overflow import finite_result
@@ -133,6 +134,7 @@ class PerSampleQuadratic:
         """h_p = A_p, shape (N, D, D) (independent of w; ``w`` is only validated)."""
         if w is not None:
             self._check_w(w)
+        check_allocation(self.A.nbytes, f"per_sample_hessians: a copy of A {self.A.shape}")
         return self.A.copy()
 
     @finite_result
