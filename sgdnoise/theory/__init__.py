@@ -69,6 +69,11 @@ from sgdnoise.theory._epoch_noise import (
     weight_variance_epoch_profile,
     weight_variance_iid,
 )
+from sgdnoise.theory._layer_operators import (
+    LowRankFactors,
+    kronecker_layer_operators,
+    low_rank_max_eigenvalues,
+)
 from sgdnoise.theory._moments import (
     LayerMoments,
     dense_layer_moments,
@@ -81,6 +86,7 @@ from sgdnoise.theory._moments import (
     noise_covariance,
     require_psd,
 )
+from sgdnoise.theory._operators import BlockOperator, CurvatureOperators
 from sgdnoise.theory._powerlaw import (
     PROTOCOLS,
     ExponentFit,
@@ -110,6 +116,18 @@ from sgdnoise.theory._powerlaw_escape import (
     stationary_density_1d,
     stationary_density_sde_1d,
     temperature,
+)
+from sgdnoise.theory._spectral import (
+    TopEigenBasis,
+    top_eigenbasis,
+    window_commutation_metrics,
+)
+from sgdnoise.theory._stochastic_trace import (
+    SpectralDensity,
+    TraceEstimate,
+    slq_density,
+    trace_estimate,
+    trace_product,
 )
 from sgdnoise.theory._symbolic import (
     commutator_identity,
@@ -148,17 +166,23 @@ from sgdnoise.theory._symbolic_cd import (
 
 __all__ = [
     "PROTOCOLS",
+    "BlockOperator",
     "CommutationReport",
+    "CurvatureOperators",
     "DoubleWell",
     "EigenBasis",
     "EscapeParameters",
     "ExponentFit",
     "LayerMoments",
+    "LowRankFactors",
     "NoiseTrace",
     "PowerLawFit",
     "RandomBaseline",
     "SaddleGeometry",
     "SandwichMargins",
+    "SpectralDensity",
+    "TopEigenBasis",
+    "TraceEstimate",
     "Wedge",
     "aligned_gain_lower_bound",
     "alignment",
@@ -213,6 +237,7 @@ __all__ = [
     "kronecker_hessian_diagonal",
     "kronecker_hessians",
     "kronecker_layer_moments",
+    "kronecker_layer_operators",
     "kronecker_max_curvatures",
     "kronecker_second_moment_diagonal",
     "linear_regression_gradient_moments",
@@ -223,6 +248,7 @@ __all__ = [
     "logistic_gradient_identity",
     "logistic_noise_factor",
     "loss_variance",
+    "low_rank_max_eigenvalues",
     "max_curvatures",
     "mean_first_passage_time_1d",
     "momentum_forms_identity",
@@ -243,12 +269,16 @@ __all__ = [
     "random_commutation_baseline",
     "require_psd",
     "saddle_geometry",
+    "slq_density",
     "stationary_covariance_ar2",
     "stationary_covariance_discrete",
     "stationary_density_1d",
     "stationary_density_sde_1d",
     "stationary_variance_correlated",
     "temperature",
+    "top_eigenbasis",
+    "trace_estimate",
+    "trace_product",
     "variance_identity",
     "velocity_variance_epoch",
     "velocity_variance_iid",
@@ -257,5 +287,6 @@ __all__ = [
     "weight_variance_epoch_profile",
     "weight_variance_iid",
     "window_commutation",
+    "window_commutation_metrics",
     "yule_walker_ar2",
 ]

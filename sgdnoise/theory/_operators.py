@@ -10,13 +10,14 @@ network, built from per-sample factors without forming a D×D matrix.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from sgdnoise._memory import array_bytes, check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import check_positive_int
 
@@ -36,13 +37,18 @@ class BlockOperator(spla.LinearOperator):
         Largest number of columns passed to ``apply`` at once (bounds the temporary memory).
     xp : module
         Array module of the vectors ``apply`` takes (numpy or cupy).
+    quadratic : callable, optional
+        ``quadratic(V)`` returns the quadratic forms v_jᵀ A v_j, shape (k,), more cheaply than
+        the product (for a Kronecker layer: half the cost); used by :meth:`diagonal_quadratic`.
     """
 
     def __init__(self, apply: Callable[[Any], Any], D: int, *, name: str = "A",
-                 block: int = 64, xp: ModuleType = np) -> None:
+                 block: int = 64, xp: ModuleType = np,
+                 quadratic: Callable[[Any], Any] | None = None) -> None:
         D = check_positive_int(D, "D")
         super().__init__(dtype=np.dtype(np.float64), shape=(D, D))
         self._apply = apply
+        self._quadratic = quadratic
         self.name = name
         self.block = check_positive_int(block, "block")
         self.xp = xp
@@ -64,6 +70,45 @@ class BlockOperator(spla.LinearOperator):
             for start in range(0, k, self.block):
                 out[:, start:start + self.block] = self._apply(V2[:, start:start + self.block])
         return out[:, 0] if one else out
+
+    def _blocks(self, V: Any, fn: Callable[[Any], Any], what: str) -> Any:
+        xp = self.xp
+        V2 = xp.asarray(V, dtype=np.float64)
+        if V2.ndim != 2 or V2.shape[0] != self.shape[0]:
+            raise ValueError(f"{what}: V must have shape ({self.shape[0]}, k); "
+                             f"got {tuple(V2.shape)}")
+        parts = [fn(V2[:, s:s + self.block]) for s in range(0, V2.shape[1], self.block)]
+        return xp.concatenate(parts) if parts else xp.zeros(0)
+
+    def diagonal_quadratic(self, V: Any) -> FloatArray:
+        r"""Quadratic forms v_jᵀ A v_j of the columns of V, as a numpy array of shape (k,).
+
+        Uses the operator's fused quadratic form where it has one, else one blocked product
+        (``einsum(V, A V)``); V may be a numpy array or one of the operator's module.
+        """
+        fn = self._quadratic or (lambda W: self.xp.einsum("ij,ij->j", W, self._apply(W)))
+        return self._to_numpy(self._blocks(V, fn, f"{self.name}.diagonal_quadratic"))
+
+    def to_dense(self, *, max_bytes: int | float | None = None) -> FloatArray:
+        """The D×D matrix A as a numpy array (columns A e_j in blocks), for small D.
+
+        Refuses with :class:`~sgdnoise._memory.MemoryLimitError` when D² floats exceed the
+        limit of :func:`sgdnoise._memory.check_allocation` (``max_bytes``, else the
+        ``SGDNOISE_MAX_BYTES`` environment variable, else a fraction of available memory).
+        """
+        D = self.shape[0]
+        check_allocation(array_bytes((D, D)), f"{self.name} as a dense {D}x{D} float64 matrix",
+                         max_bytes=max_bytes,
+                         hint="keep it as an operator (products, top_eigenbasis, slq_density, "
+                              "trace_estimate)")
+        out = np.empty((D, D))
+        xp = self.xp
+        for start in range(0, D, self.block):
+            stop = min(start + self.block, D)
+            E = xp.zeros((D, stop - start), dtype=np.float64)
+            E[xp.arange(start, stop), xp.arange(stop - start)] = 1.0
+            out[:, start:stop] = self._to_numpy(self._apply(E))
+        return out
 
     # -- scipy's LinearOperator protocol (numpy vectors)
     def _matmat(self, X: Any) -> Any:
@@ -89,8 +134,10 @@ class BlockOperator(spla.LinearOperator):
     def scaled(self, factor: float, name: str | None = None) -> BlockOperator:
         """The operator ``factor · A`` (same blocks, same module)."""
         f = float(factor)
+        quad = self._quadratic
         return BlockOperator(lambda V: f * self._apply(V), self.shape[0],
-                             name=name or f"{f:g}·{self.name}", block=self.block, xp=self.xp)
+                             name=name or f"{f:g}·{self.name}", block=self.block, xp=self.xp,
+                             quadratic=None if quad is None else (lambda V: f * quad(V)))
 
 
 @dataclass(frozen=True)
@@ -110,6 +157,12 @@ class CurvatureOperators:
         Mean gradient ḡ.
     num_samples : int
         N.
+    kappa_max : (N,) array or None
+        Largest eigenvalue κ_max(p) of each per-sample Hessian, where known.
+    quadratic_forms : callable or None
+        ``quadratic_forms(V, names)`` returns ``{name: (k,) array}`` of v_jᵀ A v_j for each
+        name, sharing one pass over the samples (see :meth:`diagonals`); None when the
+        builder has no fused form.
     """
 
     H: BlockOperator
@@ -118,6 +171,62 @@ class CurvatureOperators:
     K: BlockOperator | None
     g_mean: FloatArray | None
     num_samples: int
+    kappa_max: FloatArray | None = None
+    quadratic_forms: Callable[[Any, tuple[str, ...]], dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def kappa_star(self) -> float:
+        """κ* = max_p κ_max(p) (needs ``kappa_max``)."""
+        if self.kappa_max is None:
+            raise ValueError("kappa_star needs kappa_max, which these operators were built "
+                             "without")
+        return float(np.max(self.kappa_max))
+
+    def diagonals(self, V: Any, names: tuple[str, ...] = ("H", "M", "Sigma1")
+                  ) -> dict[str, FloatArray]:
+        r"""Quadratic forms A_jj = v_jᵀ A v_j of the columns of V for several operators at once.
+
+        For V = the top eigenvectors of H these are the diagonals of spec claim A2: λ_i (from
+        ``"H"``), M_ii, K_ii and Σ₁_ii (C_ii = Σ₁_ii/B with replacement).  With a fused
+        ``quadratic_forms`` one pass over the samples serves every name (for a Kronecker layer,
+        one forward GEMM instead of a product per operator).
+
+        Parameters
+        ----------
+        V : (D, k) array
+            Directions (numpy, or the operators' array module).
+        names : tuple of str
+            Any of ``"H"``, ``"M"``, ``"K"``, ``"Sigma1"`` that were built.
+
+        Returns
+        -------
+        dict of str to (k,) numpy array
+
+        References
+        ----------
+        Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A2: diagonals in H's eigenbasis).
+        """
+        ops = {"H": self.H, "M": self.M, "K": self.K, "Sigma1": self.Sigma1}
+        for n in names:
+            if n not in ops:
+                raise ValueError(f"names must be among {tuple(ops)}; got {n!r}")
+            if ops[n] is None:
+                raise ValueError(f"names: {n} was not built for these operators")
+        if self.quadratic_forms is None:
+            return {n: ops[n].diagonal_quadratic(V) for n in names}  # type: ignore[union-attr]
+        H = self.H
+        xp = H.xp
+        V2 = xp.asarray(V, dtype=np.float64)
+        if V2.ndim != 2 or V2.shape[0] != H.shape[0]:
+            raise ValueError(f"diagonals: V must have shape ({H.shape[0]}, k); "
+                             f"got {tuple(V2.shape)}")
+        out: dict[str, list[Any]] = {n: [] for n in names}
+        for s in range(0, V2.shape[1], H.block):
+            res = self.quadratic_forms(V2[:, s:s + H.block], tuple(names))
+            for n in names:
+                out[n].append(res[n])
+        return {n: H._to_numpy(xp.concatenate(v)) if v else np.zeros(0)
+                for n, v in out.items()}
 
     def C(self, B: int, *, replacement: bool = True) -> BlockOperator:
         r"""Minibatch noise covariance C = Σ₁/B (with replacement) or Σ₁(N−B)/(B(N−1)).
