@@ -135,7 +135,7 @@ def test_piecewise_linear_network_hessian_is_gauss_newton_only_on_layer_blocks(a
 
 def test_memory_estimate_refuses_with_the_size():
     model, w, x, y = _case("relu", "cross_entropy", False)
-    with pytest.raises(ValueError, match=r"GiB.*max_bytes"):
+    with pytest.raises(ValueError, match=r"whole network .* would need .* GB.*max_bytes"):
         model.curvature_operators(w, x, y, max_bytes=1000)
 
 
@@ -161,3 +161,71 @@ def test_invalid_data_raise():
         model.curvature_operators(w, x[:, :-1], y)
     with pytest.raises(ValueError, match="y must"):
         model.curvature_operators(w, x, y[:-1])
+
+
+def test_network_quadratic_forms_match_products():
+    model, w, x, y = _case("gelu", "softmax_mse", True, widths=(4, 5, 3, 3), N=8)
+    ops = model.curvature_operators(w, x, y, block=4)
+    V = np.random.default_rng(5).standard_normal((model.num_params, 7))
+    fused = ops.diagonals(V, ("H", "M", "Sigma1"))
+    for name in ("H", "M", "Sigma1"):
+        op = getattr(ops, name)
+        ref = np.einsum("ij,ij->j", V, op.matmat(V))
+        np.testing.assert_allclose(fused[name], ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+        np.testing.assert_allclose(op.diagonal_quadratic(V), ref, rtol=0,
+                                   atol=1e-13 * np.abs(ref).max())
+
+
+# ---------------------------------------------------------------------------- one layer
+@pytest.mark.parametrize(("act", "loss", "bias"), COMBOS)
+def test_layer_operators_match_kronecker_moments_and_network_blocks(act, loss, bias):
+    model, w, x, y = _case(act, loss, bias, widths=(3, 4, 5, 3))
+    net = model.curvature_operators(w, x, y)
+    h = model.per_sample_hessians(w, x, y)
+    D = model.num_params
+    H_net, S_net = net.H.matmat(np.eye(D)), net.Sigma1.matmat(np.eye(D))
+    for l, sl in enumerate(model.layer_slices):
+        ops = model.curvature_operators(w, x, y, layer=l, block=3)
+        ref = theory.kronecker_layer_moments(*model.layer_factors(w, x, y, l))
+        for name in ("H", "M", "K", "Sigma1"):
+            _assert_columns(getattr(ops, name), getattr(ref, name), f"layer {l} {name}",
+                            scale=max(float(np.abs(getattr(ref, name)).max()),
+                                      float(np.max(ref.g_mean ** 2))))
+        np.testing.assert_allclose(ops.kappa_max, ref.kappa_max, rtol=0,
+                                   atol=1e-12 * max(np.abs(ref.kappa_max).max(), 1e-300))
+        # H and Σ₁ of the layer are the (l, l) blocks of the whole network's …
+        _assert_columns(ops.H, H_net[sl, sl], f"layer {l} H vs network block",
+                        scale=float(np.abs(H_net).max()))
+        _assert_columns(ops.Sigma1, S_net[sl, sl], f"layer {l} Σ₁ vs network block",
+                        scale=max(float(np.abs(S_net).max()), float(np.max(ref.g_mean ** 2))))
+        # … while its M is E_p[(h_p^(l,l))²], not the (l, l) block of E_p[h_p²]
+        blk = h[:, sl, sl]
+        _assert_columns(ops.M, (blk @ blk).mean(axis=0), f"layer {l} M vs E[(h_ll)²]")
+
+
+def test_layer_m_differs_from_the_network_m_block():
+    model, w, x, y = _case("relu", "cross_entropy", False, widths=(3, 4, 3))
+    D = model.num_params
+    M_net = model.curvature_operators(w, x, y).M.matmat(np.eye(D))
+    sl = model.layer_slices[0]
+    M_layer = model.curvature_operators(w, x, y, layer=0).M.matmat(np.eye(sl.stop))
+    assert np.abs(M_net[sl, sl] - M_layer).max() > 1e-3 * np.abs(M_layer).max()
+
+
+def test_wide_piecewise_linear_layer_uses_low_rank_factors():
+    """ReLU: B_p (K × out) per sample, never N·out²; a smooth activation needs N·out² and says
+    so when it does not fit."""
+    widths, N = (6, 40, 40, 3), 50
+    limit = 8 * N * (40 * 40) + 8 * 4 * 64 * 40 * 40  # below the dense G, above the low rank
+    relu = _case("relu", "cross_entropy", False, widths=widths, N=N)
+    ops = relu[0].curvature_operators(*relu[1:], layer=1, max_bytes=limit)
+    G, a, delta = relu[0].layer_factors(*relu[1:], 1)
+    ref = theory.kronecker_layer_moments(G, a, delta)
+    V = np.random.default_rng(2).standard_normal((1600, 3))
+    for name in ("H", "M", "K", "Sigma1"):
+        want = getattr(ref, name) @ V
+        np.testing.assert_allclose(getattr(ops, name).matmat(V), want, rtol=0,
+                                   atol=1e-12 * np.abs(want).max())
+    tanh = _case("tanh", "cross_entropy", False, widths=widths, N=N)
+    with pytest.raises(ValueError, match=r"dense factors G .* GB"):
+        tanh[0].curvature_operators(*tanh[1:], layer=1, max_bytes=limit)

@@ -60,8 +60,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sgdnoise import backends
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import check_positive_int
 from sgdnoise.sim.models._losses import _hessians
 from sgdnoise.theory._operators import BlockOperator, CurvatureOperators
 
@@ -74,37 +74,10 @@ PIECEWISE_LINEAR: tuple[str, ...] = ("relu", "identity")
 
 #: Floats per temporary array of one blocked pass (64 MiB): bounds the sample chunk.
 WORK_FLOATS = 1 << 23
+#: Samples per pass when no ``chunk`` is given (further bounded by WORK_FLOATS).
+DEFAULT_CHUNK = 4096
 
-#: Memory limit when neither ``max_bytes`` nor /proc/meminfo says otherwise (8 GiB).
-_FALLBACK_LIMIT = 8 << 30
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (``MemAvailable``; 8 GiB if unknown)."""
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return _FALLBACK_LIMIT
-
-
-def memory_limit(max_bytes: int | None) -> int:
-    """``max_bytes`` validated, or 80 % of the available memory when None."""
-    if max_bytes is None:
-        return int(0.8 * available_memory())
-    return check_positive_int(max_bytes, "max_bytes")
-
-
-def check_memory(nbytes: int, limit: int, what: str, hint: str) -> None:
-    """Refuse (``ValueError``) to allocate ``nbytes`` past ``limit``, naming both and a way out."""
-    if nbytes > limit:
-        raise ValueError(
-            f"{what} would need {nbytes / 2**30:.2f} GiB, more than the limit of "
-            f"{limit / 2**30:.2f} GiB (max_bytes); {hint}"
-        )
+_HINT = "use fewer samples, a smaller block or chunk, or raise max_bytes"
 
 
 def _sample_chunk(chunk: int, floats_per_sample: int) -> int:
@@ -127,14 +100,15 @@ class NetworkFactors:
     x : (N, d_0) array
     T : (N, K) array
         Float targets (one-hot labels for the softmax losses).
-    chunk : int
-        Largest sample chunk of a blocked pass.
+    chunk : int, optional
+        Largest sample chunk of a pass (default :data:`DEFAULT_CHUNK`).
     xp : module
         numpy or cupy.
     """
 
-    def __init__(self, model: MLP, w: FloatArray, x: FloatArray, T: FloatArray, *, chunk: int,
-                 xp: ModuleType) -> None:
+    def __init__(self, model: MLP, w: FloatArray, x: FloatArray, T: FloatArray, *,
+                 chunk: int | None, xp: ModuleType) -> None:
+        chunk = DEFAULT_CHUNK if chunk is None else chunk
         self.model = model
         self.xp = xp
         self.N = x.shape[0]
@@ -329,6 +303,53 @@ class NetworkFactors:
             self._accumulate(acc, sl, Rdelta, Ra)
         return self._join_columns(acc) / self.N
 
+    def quadratic_forms(self, V: Any, which: tuple[str, ...]) -> dict[str, Any]:
+        r"""v_jᵀ A v_j for the columns of V (D, k) and A in ``which`` ⊆ {"H", "M", "Sigma1"}.
+
+        One forward and one backward R-pass (no accumulation GEMM), shared by all three:
+
+        .. math::
+            v^\top h_p v = \sum_l r_l^\top V_l a_l + \rho_l^\top V_l^{w\top}\delta_l, \quad
+            v^\top M v = \mathbb{E}_p \|h_p v\|^2 = \mathbb{E}_p \sum_l \|r_l\|^2\|a_l\|^2
+              + 2 (r_l^\top\delta_l)(\rho_l^\top a^w_l) + \|\delta_l\|^2\|\rho_l\|^2,
+
+        v ᵀΣ₁v = E_p (g_pᵀv)² − (ḡᵀv)²; r_l = R{δ_l}, ρ_l = R{a_l} of the pass along v.
+        """
+        xp = self.xp
+        k = V.shape[1]
+        Vb = self._split_columns(V)
+        acc = {name: xp.zeros(k) for name in which}
+        widths = self.model.widths
+        for sl in self._chunks(k):
+            fwd, bwd = self._shared_terms(sl, Vb)
+            F = [fwd(l) for l in range(self.L)]
+            if "Sigma1" in acc:
+                t = sum(xp.einsum("pko,po->pk", F[l], self.delta[l][sl]) for l in range(self.L))
+                acc["Sigma1"] += (t * t).sum(axis=0)
+            if "H" not in acc and "M" not in acc:
+                continue
+            Bk = [None] + [bwd(l) for l in range(1, self.L)]
+            r, rho = self._r_pass(sl, k, lambda l, F=F: F[l], lambda l, Bk=Bk: Bk[l])
+            for l in range(self.L):
+                if "H" in acc:
+                    acc["H"] += xp.einsum("pko,pko->k", r[l], F[l])
+                    if rho[l] is not None:
+                        acc["H"] += xp.einsum("pkd,pkd->k", rho[l], Bk[l])
+                if "M" in acc:
+                    rr = xp.einsum("pko,pko->pk", r[l], r[l])
+                    m = (rr * self.a_sq[l][sl][:, None]).sum(axis=0)
+                    if rho[l] is not None:
+                        d = widths[l]
+                        rd = xp.einsum("pko,po->pk", r[l], self.delta[l][sl])
+                        ra = xp.einsum("pkd,pd->pk", rho[l], self.a[l][sl][:, :d])
+                        pp = xp.einsum("pkd,pkd->pk", rho[l], rho[l])
+                        m += (2.0 * rd * ra + pp * self.delta_sq[l][sl][:, None]).sum(axis=0)
+                    acc["M"] += m
+        out = {name: value / self.N for name, value in acc.items()}
+        if "Sigma1" in out:
+            out["Sigma1"] = out["Sigma1"] - (self._g_mean_x @ V) ** 2
+        return out
+
     def gradient_covariance_product(self, V: Any) -> Any:
         """Σ₁ V = E_p[g_p g_pᵀ V] − ḡ ḡᵀ V for V (D, k)."""
         xp = self.xp
@@ -348,29 +369,34 @@ class NetworkFactors:
 
 
 def network_operators(model: MLP, w: FloatArray, x: FloatArray, T: FloatArray, *, block: int,
-                      chunk: int, backend: str, max_bytes: int | None) -> CurvatureOperators:
+                      chunk: int | None, backend: str,
+                      max_bytes: int | None) -> CurvatureOperators:
     """Whole-network H, M, Σ₁ as :class:`BlockOperator` s (K = None); see the module docstring."""
     backend = backends.resolve(backend, supported=("numpy", "cupy"))
     xp = backends.array_module(backend)
-    N = x.shape[0]
-    limit = memory_limit(max_bytes)
-    need = NetworkFactors.nbytes(model, N) + 8 * 4 * block * model.num_params
-    check_memory(need, limit, f"the per-sample cache of the whole network (N = {N}, "
-                 f"D = {model.num_params})",
-                 "use fewer samples, a smaller block, or raise max_bytes")
+    N, D = x.shape[0], model.num_params
+    cache = NetworkFactors.nbytes(model, N)
+    check_allocation(cache + 8 * 4 * block * D,
+                     f"the per-sample cache of the whole network (N = {N}, D = {D})",
+                     max_bytes=max_bytes, hint=_HINT)
     factors = NetworkFactors(model, w, x, T, chunk=chunk, xp=xp)
-    check_memory(need + factors.work_nbytes(block), limit,
-                 "the whole-network products with their temporaries",
-                 "use a smaller block or chunk, or raise max_bytes")
-    D = model.num_params
-    H = BlockOperator(factors.hessian_product, D, name="H", block=block, xp=xp)
-    M = BlockOperator(factors.second_moment_product, D, name="M", block=block, xp=xp)
-    S = BlockOperator(factors.gradient_covariance_product, D, name="Sigma1", block=block, xp=xp)
-    return CurvatureOperators(H=H, M=M, Sigma1=S, K=None, g_mean=factors.g_mean, num_samples=N)
+    check_allocation(cache + factors.work_nbytes(block),
+                     f"the whole-network products of {block} directions with their temporaries",
+                     max_bytes=max_bytes, hint=_HINT)
+
+    def op(apply: Any, name: str) -> BlockOperator:
+        return BlockOperator(apply, D, name=name, block=block, xp=xp,
+                             quadratic=lambda V: factors.quadratic_forms(V, (name,))[name])
+
+    return CurvatureOperators(
+        H=op(factors.hessian_product, "H"), M=op(factors.second_moment_product, "M"),
+        Sigma1=op(factors.gradient_covariance_product, "Sigma1"), K=None,
+        g_mean=factors.g_mean, num_samples=N, kappa_max=None,
+        quadratic_forms=factors.quadratic_forms)
 
 
 def _output_jacobians(model: MLP, w: FloatArray, x: FloatArray, T: FloatArray, index: int, *,
-                      chunk: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+                      chunk: int | None) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """B_p = ∂z/∂s_l (N, K, d_{l+1}), Λ_p (N, K, K), a_l and δ_l of one layer (φ″ = 0 only).
 
     B_{L−1} = I_K and B_l = (B_{l+1} W_{l+1}) ∘ φ′(s_l) (columns scaled), so that
@@ -381,6 +407,8 @@ def _output_jacobians(model: MLP, w: FloatArray, x: FloatArray, T: FloatArray, i
     act = model.activation_function
     N, K, L = x.shape[0], model.widths[-1], model.num_layers
     out = model.widths[index + 1]
+    chunk = _sample_chunk(DEFAULT_CHUNK if chunk is None else chunk,
+                          K * sum(model.widths[index + 1:]) + sum(model.widths))
     B_all = np.empty((N, K, out))
     Lam_all = np.empty((N, K, K))
     a_all = np.empty((N, model.widths[index] + int(model.bias)))
@@ -403,28 +431,29 @@ def _output_jacobians(model: MLP, w: FloatArray, x: FloatArray, T: FloatArray, i
 
 
 def layer_operators(model: MLP, w: FloatArray, x: FloatArray, y: Any, T: FloatArray, index: int, *,
-                    block: int, chunk: int, backend: str,
+                    block: int, chunk: int | None, backend: str,
                     max_bytes: int | None) -> CurvatureOperators:
     """One layer's H, M, Σ₁ (and K) from its Kronecker factors; see the module docstring."""
     from sgdnoise.theory import LowRankFactors, kronecker_layer_operators
 
-    limit = memory_limit(max_bytes)
     N, K = x.shape[0], model.widths[-1]
     out, inn = model.widths[index + 1], model.widths[index] + int(model.bias)
     D = out * inn
     base = 8 * N * (inn + out) + 8 * 4 * block * D
     if model.activation in PIECEWISE_LINEAR and K < out:
-        check_memory(base + 8 * N * (K * out + K * K), limit,
-                     f"the low-rank factors of layer {index} (N = {N}, K = {K}, out = {out})",
-                     "use fewer samples or raise max_bytes")
+        check_allocation(base + 8 * N * (K * out + K * K),
+                         f"the low-rank factors of layer {index} (N = {N}, K = {K}, "
+                         f"out = {out})", max_bytes=max_bytes, hint=_HINT)
         B, Lam, a, delta = _output_jacobians(model, w, x, T, index, chunk=chunk)
         G: Any = LowRankFactors(B, Lam)
     else:
-        check_memory(base + 8 * N * out * out, limit,
-                     f"the dense factors G (N·out² = {N}·{out}² floats) of layer {index}",
-                     "use fewer samples, or raise max_bytes (smooth activations need the "
-                     "dense out×out factor of every sample)")
-        G, a, delta = model.layer_factors(w, x, y, index, chunk=chunk)
+        check_allocation(base + 8 * N * out * out,
+                         f"the dense factors G (N·out² = {N}·{out}² floats) of layer {index}",
+                         max_bytes=max_bytes,
+                         hint="use fewer samples or raise max_bytes (smooth activations need "
+                              "the dense out×out factor G_p of every sample)")
+        G, a, delta = model.layer_factors(w, x, y, index,
+                                          chunk=DEFAULT_CHUNK if chunk is None else chunk)
     return kronecker_layer_operators(G, a, delta, block=block, chunk=chunk, backend=backend)
 
 

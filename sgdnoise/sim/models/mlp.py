@@ -651,7 +651,7 @@ class MLP:
     # ------------------------------------------------------------------ matrix-free curvature
     def curvature_operators(self, w: FloatArray, x: FloatArray, y: Any,
                             layer: int | str | None = None, *, block: int = 64,
-                            chunk: int = 4096, backend: str = "numpy",
+                            chunk: int | None = None, backend: str = "numpy",
                             max_bytes: int | None = None) -> CurvatureOperators:
         r"""H, M = E_p[h_p²], Σ₁ (and C) as matrix-free D×D linear operators.
 
@@ -691,8 +691,9 @@ class MLP:
             None for the whole network, else a layer index (negative from the end) or name.
         block : int
             Largest number of directions multiplied at once (bounds temporary memory).
-        chunk : int
-            Largest number of samples per pass.
+        chunk : int, optional
+            Largest number of samples per pass (default: as many as keep each temporary
+            within 2²³ floats, at most 4096).
         backend : {"numpy", "cupy", "auto"}
             Array module of the products (cupy: the cached factors live on the GPU).
         max_bytes : int, optional
@@ -716,7 +717,8 @@ class MLP:
         _, x, T = self._check_data(w, x, y)
         w = self._check_w(w)
         block = check_positive_int(block, "block")
-        chunk = check_positive_int(chunk, "chunk")
+        if chunk is not None:
+            chunk = check_positive_int(chunk, "chunk")
         if layer is None:
             return _mlp_operators.network_operators(self, w, x, T, block=block, chunk=chunk,
                                                     backend=backend, max_bytes=max_bytes)
