@@ -82,7 +82,7 @@ def parse_bytes(text: str, name: str = ENV_VAR) -> int:
     return int(value)
 
 
-def memory_limit(max_bytes: int | float | None = None) -> tuple[int | None, str]:
+def memory_limit(max_bytes: float | None = None) -> tuple[int | None, str]:
     """The byte limit in force and where it comes from (argument, environment or default).
 
     Returns ``(None, reason)`` when no limit applies (available memory unknown).
@@ -105,7 +105,7 @@ def memory_limit(max_bytes: int | float | None = None) -> tuple[int | None, str]
         "max_bytes to change it")
 
 
-def check_allocation(nbytes: int, what: str, *, max_bytes: int | float | None = None,
+def check_allocation(nbytes: int, what: str, *, max_bytes: float | None = None,
                      hint: str = OPERATOR_HINT) -> None:
     """Refuse, before allocating, an array (or group of arrays) of ``nbytes`` past the limit.
 

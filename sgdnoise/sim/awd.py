@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_positive_int, check_rng
 
@@ -183,6 +184,7 @@ def awd_terms(W: FloatArray, a: FloatArray, G: FloatArray, delta: FloatArray,
     sigma_w2 = float(np.mean(np.einsum("po,po->p", c, c) * sq)) / (out * inn)
     u = np.einsum("pab,pb->pa", G[p], da @ W.T)         # term I = u_p ⊗ a_p
     n, D = len(p), out * inn
+    check_allocation(6 * D * D * 8, f"the four {D}x{D} AWD second moments")
     M1, M2, MT, Md = (np.zeros((D, D)) for _ in range(4))
     diff_sum = np.zeros(D)
     for s0 in range(0, n, chunk):

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import (
     as_float_array,
@@ -59,6 +60,11 @@ def _check_decades(value: Any, name: str, *, allow_zero: bool = False) -> float:
     if v > MAX_DECADES:
         raise ValueError(f"{name} must be <= {MAX_DECADES:g}; got {value}")
     return v
+
+
+def _check_dense(count: int, D: int, what: str) -> None:
+    """Refuse (MemoryLimitError) before allocating ``count`` float64 D×D matrices."""
+    check_allocation(count * D * D * 8, f"{what} ({count} x {D}x{D} float64)")
 
 
 def _symmetrize(a: FloatArray) -> FloatArray:
@@ -151,6 +157,7 @@ def random_symmetric(spectrum: Any, *, rng: np.random.Generator | int) -> FloatA
     if spectrum.size < 1:
         raise ValueError("spectrum must hold at least one eigenvalue")
     rng = check_rng(rng)
+    _check_dense(5, spectrum.size, "random_symmetric")
     V = haar_orthogonal(spectrum.size, rng)
     return _symmetrize((V * spectrum) @ V.T)
 
@@ -211,6 +218,7 @@ def commuting_pair(D: int, *, rng: np.random.Generator | int,
     """
     D = check_positive_int(D, "D")
     rng = check_rng(rng)
+    _check_dense(7, D, "commuting_pair")
     lam = log_uniform_spectrum(D, rng=rng, decades=decades)
     c = log_uniform_spectrum(D, rng=rng, decades=decades)
     V = haar_orthogonal(D, rng)
@@ -247,6 +255,7 @@ def noncommuting_pair(D: int, *, rng: np.random.Generator | int,
     """
     D = check_positive_int(D, "D")
     rng = check_rng(rng)
+    _check_dense(7, D, "noncommuting_pair")
     lam = log_uniform_spectrum(D, rng=rng, decades=decades)
     c = log_uniform_spectrum(D, rng=rng, decades=decades)
     return random_psd(c, rng=rng), random_psd(lam, rng=rng)
@@ -280,6 +289,7 @@ def identical_hessians(H: Any, N: int) -> FloatArray:
     """
     H = _symmetrize(check_square(H, "H", symmetric=True))
     N = check_positive_int(N, "N")
+    _check_dense(N, H.shape[0], "identical_hessians")
     return np.broadcast_to(H, (N, *H.shape)).copy()
 
 
@@ -319,6 +329,7 @@ def rank_one_equal_curvature(D: int, N: int, *, rng: np.random.Generator | int,
     rng = check_rng(rng)
     kappa = check_positive(kappa, "kappa")
     decades = _check_decades(decades, "decades")
+    _check_dense(2 * N + 5, D, "rank_one_equal_curvature")
     S_sqrt = _anisotropic_sqrt(D, rng, decades)
     x = rng.standard_normal((N, D)) @ S_sqrt
     u = x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -366,6 +377,7 @@ def random_rank_r(D: int, N: int, *, rng: np.random.Generator | int, rank: int =
         raise ValueError(f"rank must be <= D = {D}; got {rank}")
     decades = _check_decades(decades, "decades")
     spectrum_decades = _check_decades(spectrum_decades, "spectrum_decades", allow_zero=True)
+    _check_dense(2 * N + 5, D, "random_rank_r")
     S_sqrt = _anisotropic_sqrt(D, rng, decades)
     Z = S_sqrt @ rng.standard_normal((N, D, rank))
     Q = np.linalg.qr(Z)[0]
@@ -405,6 +417,7 @@ def symmetric_hessians(D: int, N: int, *, rng: np.random.Generator | int,
     N = check_positive_int(N, "N")
     rng = check_rng(rng)
     decades = _check_decades(decades, "decades")
+    _check_dense(N + 5, D, "symmetric_hessians")
     out = np.empty((N, D, D))
     for p in range(N):
         mu = log_uniform_spectrum(D, rng=rng, decades=decades)
@@ -572,6 +585,7 @@ def window_breaking_family(D: int, N: int, *, rng: np.random.Generator | int,
         raise ValueError(f"N must be >= D + 1 = {D + 1} for two distinct counts; got {N}")
     side = check_choice(side, "side", ("below", "above"))
     rng = check_rng(rng)
+    _check_dense(2 * N + 3, D, "window_breaking_family")
     V = haar_orthogonal(D, rng)
     n = _counts(D, N, rng)
     kappa = n.astype(np.float64) ** (-_WINDOW_BREAKING_POWER[side])
@@ -611,6 +625,7 @@ def wishart_hessians(S: Any, N: int, *, rng: np.random.Generator | int,
     N = check_positive_int(N, "N")
     rng = check_rng(rng)
     rank = check_positive_int(rank, "rank")
+    _check_dense(2 * N + 4, S.shape[0], "wishart_hessians")
     lam, V = np.linalg.eigh(S)
     S_sqrt = (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T
     X = S_sqrt @ rng.standard_normal((N, S.shape[0], rank))
@@ -647,6 +662,7 @@ def population_wishart(S: Any, rank: int = 1) -> tuple[FloatArray, FloatArray]:
     """
     S = _check_covariance(S)
     rank = check_positive_int(rank, "rank")
+    _check_dense(5, S.shape[0], "population_wishart")
     S2 = S @ S
     M = rank * (rank + 1) * S2 + rank * np.trace(S) * S
     return rank * S, _symmetrize(M)
@@ -714,6 +730,7 @@ def population_kronecker(G: Any, S: Any) -> tuple[FloatArray, FloatArray]:
     """
     G = _symmetrize(check_square(G, "G", symmetric=True))
     S = _check_covariance(S)
+    _check_dense(5, G.shape[0] * S.shape[0], "population_kronecker")
     H = np.kron(G, S)
     M = np.kron(G @ G, 2.0 * (S @ S) + np.trace(S) * S)
     return _symmetrize(H), _symmetrize(M)

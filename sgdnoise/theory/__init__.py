@@ -5,6 +5,12 @@ dense or Kronecker input; eigenbasis diagonals; the Loewner sandwich (A1) and di
 power-law fits with the exponent identity and a guaranteed interval (A3); commutation metrics
 (A5); sympy derivations (A3, A5, A7).
 
+Matrix-free curvature at network scale: blocked linear operators for H, M, K, Σ₁ and C
+(:func:`kronecker_layer_operators` for one dense layer, also from low-rank factors), their top
+eigenpairs with residual norms (:func:`top_eigenbasis`), windowed commutation, Hutchinson and
+Hutch++ traces and stochastic-Lanczos-quadrature spectral densities with their errors.  Dense
+paths refuse allocations past the memory limit with :class:`MemoryLimitError`.
+
 Part B (Zhu, Wu, Yu, Wu & Ma, arXiv:1803.00195): the indicator Tr(HΣ), the gain of anisotropic
 noise with its bounds and alignment condition (B2), exact OU and discrete-time covariances and
 loss increases near a minimum (B1), and their sympy derivations.
@@ -19,6 +25,7 @@ impulse response, exact stationary weight and velocity variances for i.i.d. and 
 Yule–Walker, sum rule, flat limit.
 """
 
+from sgdnoise._memory import MemoryLimitError
 from sgdnoise.theory._anisotropic import (
     aligned_gain_lower_bound,
     alignment,
@@ -175,6 +182,7 @@ __all__ = [
     "ExponentFit",
     "LayerMoments",
     "LowRankFactors",
+    "MemoryLimitError",
     "NoiseTrace",
     "PowerLawFit",
     "RandomBaseline",

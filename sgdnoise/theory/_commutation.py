@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.stats
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import check_positive_int, check_rng, check_square
 from sgdnoise.theory._eigenbasis import EigenBasis, eigenbasis
@@ -56,6 +57,7 @@ def haar_orthogonal(D: int, rng: np.random.Generator | int) -> FloatArray:
     """
     D = check_positive_int(D, "D")
     rng = check_rng(rng)
+    check_allocation(3 * D * D * 8, f"haar_orthogonal: a {D}x{D} orthogonal matrix")
     Q, R = np.linalg.qr(rng.standard_normal((D, D)))
     return Q * np.sign(np.diag(R))
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import check_square
 
@@ -49,6 +50,11 @@ def eigenbasis(H: FloatArray) -> EigenBasis:
     Zhang, Yang & Tu, arXiv:2602.05600 (spec claim A2: "diagonal" means in H's eigenbasis).
     """
     H = check_square(H, "H", symmetric=True)
+    D = H.shape[0]
+    check_allocation(4 * D * D * 8, f"eigenbasis: eigenvectors and workspace ({D}x{D})",
+                     hint="for the top eigenpairs use sgdnoise.theory.top_eigenbasis on the "
+                          "matrix or on an operator (kronecker_layer_operators, "
+                          "MLP.curvature_operators)")
     lam, V = scipy.linalg.eigh(0.5 * (H + H.T), driver="evr", check_finite=False)
     order = np.argsort(lam)[::-1]
     return EigenBasis(lam=lam[order], V=np.ascontiguousarray(V[:, order]))

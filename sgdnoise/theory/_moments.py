@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdnoise import backends
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import (
     as_float_array,
@@ -53,8 +54,9 @@ def hessian_moments(h: FloatArray) -> tuple[FloatArray, FloatArray]:
     Zhang, Yang & Tu, arXiv:2602.05600, Sec. 3 (spec part A, objects).
     """
     h = check_square_stack(h, "h")
+    N, D = h.shape[:2]
+    check_allocation((N + 3) * D * D * 8, f"hessian_moments: H, M and a copy of h ({N}x{D}x{D})")
     check_symmetric(h, "h")
-    N = h.shape[0]
     H = h.mean(axis=0)
     M = np.einsum("pij,pjk->ik", h, h, optimize=True) / N
     return H, 0.5 * (M + M.T)
@@ -68,6 +70,7 @@ def max_curvatures(h: FloatArray) -> FloatArray:
     Zhang, Yang & Tu, arXiv:2602.05600 (spec part A, κ_max and κ*).
     """
     h = check_square_stack(h, "h")
+    check_allocation(h.size * 8, f"max_curvatures: a working copy of h {h.shape}")
     check_symmetric(h, "h")
     return np.linalg.eigvalsh(h)[:, -1].copy()
 
@@ -98,7 +101,8 @@ def gradient_covariance(grads: FloatArray) -> tuple[FloatArray, FloatArray]:
     G = as_float_array(grads, "grads", ndim=2)
     if G.shape[0] < 1:
         raise ValueError("grads must hold at least one sample (row)")
-    N = G.shape[0]
+    N, D = G.shape
+    check_allocation((2 * D * D + N * D) * 8, f"gradient_covariance: Sigma1 ({D}x{D})")
     g_mean = G.mean(axis=0)
     centred = G - g_mean
     Sigma1 = centred.T @ centred / N
@@ -171,9 +175,12 @@ def kronecker_hessians(G: FloatArray, a: FloatArray) -> FloatArray:
     Spec part A, "Dense-layer structure" (row-major vectorisation of W).
     """
     G, a, _ = _check_kronecker_factors(G, a)
-    aa = a[:, :, None] * a[:, None, :]
     N, out, _ = G.shape
     inn = a.shape[1]
+    D = out * inn
+    check_allocation((N * D * D + N * inn * inn) * 8,
+                     f"kronecker_hessians: h ({N}x{D}x{D}, D = {out}x{inn})")
+    aa = a[:, :, None] * a[:, None, :]
     return np.einsum("pab,pij->paibj", G, aa).reshape(N, out * inn, out * inn)
 
 
@@ -305,6 +312,11 @@ def kronecker_layer_moments(G: FloatArray, a: FloatArray, delta: FloatArray | No
     Spec part A, "Dense-layer structure"; Zhang, Yang & Tu, arXiv:2602.05600.
     """
     G, a, delta = _check_kronecker_factors(G, a, delta)
+    D = G.shape[1] * a.shape[1]
+    num = 2 + int(per_sample_bound) + int(delta is not None)
+    check_allocation((2 * num + 2) * D * D * 8,
+                     f"kronecker_layer_moments: {num} dense {D}x{D} moments and their "
+                     f"workspace (D = {G.shape[1]}x{a.shape[1]})")
     chunk = check_positive_int(chunk, "chunk")
     backend = backends.resolve(backend, supported=("numpy", "cupy"))
     sq = np.einsum("pi,pi->p", a, a)
@@ -335,6 +347,10 @@ def dense_layer_moments(h: FloatArray, grads: FloatArray | None = None, *,
     ----------
     Zhang, Yang & Tu, arXiv:2602.05600 (spec part A, objects).
     """
+    h = check_square_stack(h, "h")
+    N, D = h.shape[:2]
+    check_allocation((N + 6) * D * D * 8,
+                     f"dense_layer_moments: H, M, K, Sigma1 ({D}x{D}) and a copy of h")
     H, M = hessian_moments(h)
     kappa = max_curvatures(h)
     K = np.einsum("p,pij->ij", kappa, h) / h.shape[0] if per_sample_bound else None

@@ -89,7 +89,7 @@ class BlockOperator(spla.LinearOperator):
         fn = self._quadratic or (lambda W: self.xp.einsum("ij,ij->j", W, self._apply(W)))
         return self._to_numpy(self._blocks(V, fn, f"{self.name}.diagonal_quadratic"))
 
-    def to_dense(self, *, max_bytes: int | float | None = None) -> FloatArray:
+    def to_dense(self, *, max_bytes: float | None = None) -> FloatArray:
         """The D×D matrix A as a numpy array (columns A e_j in blocks), for small D.
 
         Refuses with :class:`~sgdnoise._memory.MemoryLimitError` when D² floats exceed the

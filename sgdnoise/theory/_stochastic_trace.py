@@ -21,7 +21,13 @@ import scipy.linalg
 
 from sgdnoise._memory import array_bytes, check_allocation
 from sgdnoise._typing import FloatArray
-from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int, check_rng
+from sgdnoise._validate import (
+    as_float_array,
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_rng,
+)
 from sgdnoise.theory._spectral import _Counted
 
 #: Methods of :func:`trace_estimate` and :func:`trace_product`.
@@ -393,7 +399,8 @@ def slq_density(op: Any, *, num_probes: int, num_steps: int, rng: np.random.Gene
     num_steps = check_positive_int(num_steps, "num_steps")
     rng = check_rng(rng)
     if not isinstance(reorthogonalize, (bool, np.bool_)):
-        raise ValueError(f"reorthogonalize must be True or False; got {reorthogonalize!r}")
+        raise ValueError(  # noqa: TRY004
+            f"reorthogonalize must be True or False; got {reorthogonalize!r}")
     A = _Counted(op, None)
     xp = A.xp
     D = A.D

@@ -401,6 +401,67 @@ def kronecker_factors(*, max_out: int = 4, max_in: int = 4, max_samples: int = 2
     return draw_factors()
 
 
+def low_rank_kronecker_factors(*, max_out: int = 4, max_in: int = 4, max_rank: int = 4,
+                               max_samples: int = 20, min_samples: int = 1, psd: bool = True
+                               ) -> SearchStrategy[tuple[Any, FloatArray, FloatArray]]:
+    r"""Dense-layer factors with G_p = B_pᵀ Λ_p B_p in low-rank form: (LowRankFactors, a, delta).
+
+    B_p (r × out) is Gaussian, Λ_p is a softmax Hessian diag(q_p) − q_p q_pᵀ of r classes (PSD),
+    or with ``psd=False`` possibly an indefinite symmetric matrix; r may exceed out.  The dense
+    G_p is ``B.transpose(0, 2, 1) @ Lam @ B``.
+
+    Parameters
+    ----------
+    max_out, max_in : int
+        Upper bounds on the layer's output and input widths (≥ 1).
+    max_rank : int
+        Upper bound on r (≥ 1).
+    max_samples, min_samples : int
+        Bounds on N.
+    psd : bool
+        If False, Λ_p may be indefinite.
+
+    Returns
+    -------
+    strategy of (LowRankFactors(B (N, r, out), Lam (N, r, r)), a (N, in), delta (N, out))
+
+    References
+    ----------
+    Spec part A, "Dense-layer structure"; Martens, JMLR 21 (2020) (generalised Gauss–Newton
+    form J_pᵀ Λ_p J_p).
+    """
+    from sgdnoise.theory import LowRankFactors
+
+    max_out = check_positive_int(max_out, "max_out")
+    max_in = check_positive_int(max_in, "max_in")
+    max_rank = check_positive_int(max_rank, "max_rank")
+    n_lo, n_hi = _check_bounds(min_samples, max_samples, "min_samples", "max_samples")
+    if not isinstance(psd, (bool, np.bool_)):
+        raise ValueError(f"psd must be True or False; got {psd!r}")
+
+    @st.composite
+    def draw_factors(draw: st.DrawFn) -> tuple[Any, FloatArray, FloatArray]:
+        out = draw(st.integers(1, max_out))
+        inn = draw(st.integers(1, max_in))
+        r = draw(st.integers(1, max_rank))
+        N = draw(st.integers(n_lo, n_hi))
+        rng = np.random.default_rng(draw(_SEEDS))
+        B = rng.standard_normal((N, r, out))
+        if psd or draw(st.booleans()):
+            z = 2.0 * rng.standard_normal((N, r))
+            q = np.exp(z - z.max(axis=1, keepdims=True))
+            q /= q.sum(axis=1, keepdims=True)
+            Lam = q[:, :, None] * np.eye(r) - q[:, :, None] * q[:, None, :]
+        else:
+            Lam = rng.standard_normal((N, r, r))
+            Lam = Lam + np.swapaxes(Lam, 1, 2)
+        a = rng.standard_normal((N, inn))
+        delta = rng.standard_normal((N, out))
+        return LowRankFactors(B, 0.5 * (Lam + np.swapaxes(Lam, 1, 2))), a, delta
+
+    return draw_factors()
+
+
 def mlp_problems(*, activations: tuple[str, ...] | None = None,
                  losses: tuple[str, ...] | None = None, bias: bool | None = None,
                  max_depth: int = 3, max_width: int = 4, max_samples: int = 6
@@ -623,6 +684,7 @@ __all__ = [
     "SYMMETRIC_FAMILIES",
     "commuting_pairs",
     "kronecker_factors",
+    "low_rank_kronecker_factors",
     "mlp_problems",
     "noncommuting_pairs",
     "per_sample_hessian_families",

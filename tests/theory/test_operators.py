@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from sgdnoise import backends, theory
 from sgdnoise._memory import MemoryLimitError
 from sgdnoise.theory import LowRankFactors, kronecker_layer_operators
+from sgdnoise.verify.strategies import kronecker_factors, low_rank_kronecker_factors
 
 FIELDS = ("H", "M", "K", "Sigma1")
 
@@ -57,14 +58,25 @@ def test_operators_match_dense_kronecker_moments(form, with_delta, r):
 
 
 @settings(max_examples=25)
-@given(out=st.integers(1, 5), inn=st.integers(1, 5), N=st.integers(1, 30), r=st.integers(1, 6),
-       chunk=st.integers(1, 40), block=st.integers(1, 9), seed=st.integers(0, 2**16),
-       low_rank=st.booleans())
-def test_operator_agreement_over_shapes(out, inn, N, r, chunk, block, seed, low_rank):
-    rng = np.random.default_rng(seed)
-    G, F, a, delta = _factors(rng, N, out, inn, r)
+@given(factors=kronecker_factors(max_out=5, max_in=5, max_samples=30, psd=False),
+       chunk=st.integers(1, 40), block=st.integers(1, 9))
+def test_operator_agreement_over_shapes(factors, chunk, block):
+    G, a, delta = factors
     ref = theory.kronecker_layer_moments(G, a, delta)
-    ops = kronecker_layer_operators(F if low_rank else G, a, delta, block=block, chunk=chunk)
+    ops = kronecker_layer_operators(G, a, delta, block=block, chunk=chunk)
+    _assert_matches(ops, ref, FIELDS)
+    np.testing.assert_allclose(ops.kappa_max, ref.kappa_max, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=25)
+@given(factors=low_rank_kronecker_factors(max_out=5, max_in=5, max_rank=6, max_samples=30,
+                                          psd=False),
+       chunk=st.integers(1, 40), block=st.integers(1, 9))
+def test_low_rank_operator_agreement_over_shapes(factors, chunk, block):
+    F, a, delta = factors
+    G = np.swapaxes(F.B, 1, 2) @ F.Lam @ F.B
+    ref = theory.kronecker_layer_moments(0.5 * (G + np.swapaxes(G, 1, 2)), a, delta)
+    ops = kronecker_layer_operators(F, a, delta, block=block, chunk=chunk)
     _assert_matches(ops, ref, FIELDS)
     np.testing.assert_allclose(ops.kappa_max, ref.kappa_max, rtol=1e-10,
                                atol=1e-12 * max(1.0, np.abs(ref.kappa_max).max()))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import Array, FloatArray
 from sgdnoise._validate import as_float_array, check_square
 from sgdnoise.sim.models.toy import FLAT_HESSIAN, SHARP_HESSIAN, Toy2D
@@ -51,6 +52,8 @@ def _centred_statistics(G: Any, full: bool, xp: ModuleType) -> tuple[Any, Any]:
     g_mean = G.sum(axis=-2) / N
     Gc = G - g_mean[:, None, :]
     if full:
+        R, D = G.shape[0], G.shape[-1]
+        check_allocation(R * D * D * 8, f"the per-replica gradient covariances ({R}x{D}x{D})")
         return g_mean, xp.matmul(xp.swapaxes(Gc, -1, -2), Gc) / N
     return g_mean, (Gc * Gc).sum(axis=-2) / N
 

@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_positive, check_positive_int, check_rng
 
@@ -352,6 +353,7 @@ class ClippedReluNetwork:
         if N * D * D > max_entries:
             raise ValueError(f"x has too many samples for dense per-sample Hessians: "
                              f"N·D² = {N * D * D} > max_entries = {max_entries}")
+        check_allocation(N * D * D * 8, f"per_sample_hessians: h ({N}x{D}x{D})")
         J = self.output_jacobian(w, x)
         return 2.0 * J[:, :, None] * J[:, None, :]
 
@@ -368,6 +370,7 @@ class ClippedReluNetwork:
         """
         w, x, y = self._check_data(w, x, y)
         N, D = x.shape[0], self.num_params
+        check_allocation(3 * D * D * 8, f"hessian: H ({D}x{D})")
         H = np.zeros((D, D))
         for sl in self._chunks(N, chunk):
             J = np.empty((sl.stop - sl.start, D))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_positive, check_positive_int
 
@@ -170,6 +171,8 @@ class LogisticRegression:
 
     def per_sample_hessians(self, w: FloatArray) -> FloatArray:
         """h_p = q_p(1 − q_p) x_p x_pᵀ, shape (N, d, d)."""
+        N, d = self.x.shape
+        check_allocation(2 * N * d * d * 8, f"per_sample_hessians: h ({N}x{d}x{d})")
         q = self.probabilities(w)
         return (q * (1 - q))[:, None, None] * self.x[:, :, None] * self.x[:, None, :]
 

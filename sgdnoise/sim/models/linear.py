@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array
 from sgdnoise.sim.models.mlp import MLP
@@ -96,12 +97,16 @@ class LinearRegression:
         """h_p = x_p x_pᵀ, shape (N, D, D) (independent of w; ``w`` is only validated)."""
         if w is not None:
             self._check_w(w)
+        N, D = self.x.shape
+        check_allocation(N * D * D * 8, f"per_sample_hessians: h ({N}x{D}x{D})")
         return self.x[:, :, None] * self.x[:, None, :]
 
     def hessian(self, w: FloatArray | None = None) -> FloatArray:
         """H = xᵀx/N (independent of w)."""
         if w is not None:
             self._check_w(w)
+        D = self.x.shape[1]
+        check_allocation(2 * D * D * 8, f"hessian: H ({D}x{D})")
         return self.x.T @ self.x / self.num_samples
 
     def hvp(self, v: FloatArray) -> FloatArray:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from sgdnoise import backends
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_choice, check_positive_int, check_rng
 from sgdnoise.sim.models._activations import ACTIVATIONS, Activation, get_activation
@@ -596,6 +597,7 @@ class MLP:
         self._check_max_dim(max_dim)
         chunk = check_positive_int(chunk, "chunk")
         D, N = self.num_params, x.shape[0]
+        check_allocation(2 * D * D * 8, f"hessian: H ({D}x{D})")
         H = np.zeros((D, D))
         k = max(1, min(D, 256))
         step = self._sample_chunk(chunk, k)
@@ -636,6 +638,7 @@ class MLP:
                 f"N·D² = {N * D * D} exceeds max_entries = {max_entries}; use fewer samples, "
                 "layer_factors, or raise max_entries"
             )
+        check_allocation(2 * N * D * D * 8, f"per_sample_hessians: h ({N}x{D}x{D})")
         h = np.empty((N, D, D))
         k = max(1, min(D, 64))
         step = max(1, min(self._sample_chunk(chunk, k), _WORK_FLOATS // max(1, k * D)))
@@ -776,6 +779,13 @@ class MLP:
         index = self.layer_index(layer)
         chunk = check_positive_int(chunk, "chunk")
         backend = _resolve_backend(backend)
+        N, out_dim = x.shape[0], self.widths[index + 1]
+        check_allocation(
+            (N * out_dim * out_dim + 3 * min(N, chunk) * out_dim * out_dim) * 8,
+            f"layer_factors: G ({N}x{out_dim}x{out_dim}) of layer {index}",
+            hint="for wide layers pass low-rank factors G_p = J_pᵀ Λ_p J_p "
+                 "(sgdnoise.theory.LowRankFactors) to sgdnoise.theory.kronecker_layer_operators, "
+                 "or use MLP.curvature_operators")
         if backend == "numba":
             from sgdnoise.sim.models import _mlp_numba
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise._memory import check_allocation
 from sgdnoise._typing import FloatArray
 from sgdnoise._validate import as_float_array, check_psd_stack, check_square_stack, check_symmetric
 
@@ -123,6 +124,7 @@ class PerSampleQuadratic:
         """h_p = A_p, shape (N, D, D) (independent of w; ``w`` is only validated)."""
         if w is not None:
             self._check_w(w)
+        check_allocation(self.A.nbytes, f"per_sample_hessians: a copy of A {self.A.shape}")
         return self.A.copy()
 
     def hessian(self, w: FloatArray | None = None) -> FloatArray:
