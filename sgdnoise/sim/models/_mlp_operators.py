@@ -175,7 +175,7 @@ class NetworkFactors:
     def work_nbytes(self, k: int) -> int:
         """Bytes of the temporaries of one blocked M-pass with k directions (the largest)."""
         n = _sample_chunk(self.chunk, self._floats_per_sample(k))
-        return 8 * (4 * n * self._floats_per_sample(k) + 4 * k * self.D)
+        return 8 * (6 * n * self._floats_per_sample(k) + 4 * k * self.D)
 
     def _split_columns(self, V: Any) -> list[Any]:
         """V (D, k) → per layer (k, out, in) copies."""
