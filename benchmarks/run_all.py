@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, str] = {
     "layer_moments": "bench_layer_moments.py",
     "network_curvature": "bench_network_curvature.py",
+    "large_curvature": "bench_large_curvature.py",
     "training": "bench_training.py",
     "toy_escape": "bench_toy_escape.py",
     "replica_sgd": "bench_replica_sgd.py",

@@ -216,7 +216,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                     stale.unlink(missing_ok=True)
             progress.start(i, claim.id)
             r = claim.check(seed=args.seed, backend=backend, scale=scale, out_dir=str(figures),
-                            progress=progress.part)
+                            progress=progress.part, layer=args.layer)
             progress.done(r.seconds, r.verdict)
             results.append(r)
             print(_format_result(r), flush=True)
@@ -270,7 +270,7 @@ def _cmd_table1(args: argparse.Namespace) -> int:
                               samples_per_class=args.samples_per_class,
                               losses=tuple(args.losses), num_seeds=args.seeds,
                               num_epochs=args.epochs, top=args.top,
-                              hidden=tuple(args.hidden))
+                              hidden=tuple(args.hidden), layer=args.layer)
         check_output_folder(args.out, _table1_output(), protect=[args.root])
         rows = run_table1(args.root, config, out_dir=args.out, seed=args.seed,
                           backend=args.backend,
@@ -393,6 +393,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layer_argument(text: str) -> int | str:
+    """``--layer``: ``all`` or a layer index."""
+    if text == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or a layer index; got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -416,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", "-q", action="store_true",
                    help="no progress lines or bars on stderr (bars are only drawn on a "
                         "terminal)")
+    v.add_argument("--layer", type=_layer_argument, default=None, metavar="all|INDEX",
+                   help="what the trained-network claim A6 analyses: 'all' = the whole network "
+                        "(every layer jointly), INDEX = one layer (default: every layer "
+                        "separately)")
     v.set_defaults(func=_cmd_verify)
     t = sub.add_parser("table1", help="the paper's Table-1 protocol on local MNIST-style files")
     t.add_argument("--root", required=True, help="folder with the data files (IDX, npz, ...)")
@@ -429,7 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--top", type=int, default=1000, help="fit window 𝒩 (default 1000)")
     t.add_argument("--hidden", type=int, nargs="+", default=[50, 50], metavar="WIDTH",
-                   help="hidden widths (default 50 50; layer 1 is analysed)")
+                   help="hidden widths (default 50 50)")
+    t.add_argument("--layer", type=_layer_argument, default=1, metavar="all|INDEX",
+                   help="the analysed layer (default 1), or 'all' for the whole network; large "
+                        "ones use the matrix-free operators and the top --top eigenpairs")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--backend", default="auto", choices=["numpy", "numba", "auto"],
                    help="training backend (default auto: numba when installed)")

@@ -40,6 +40,10 @@ class RunContext:
     progress : callable or None
         ``progress(done, total, what)``, called by long claims as their parts finish (the
         ``sgdnoise verify`` command prints it); None: silent.
+    layer : int, "all" or None
+        What the trained-network claims (A6) analyse: None, every dense layer separately (the
+        default); an int, that layer only; ``"all"``, the whole network (every layer jointly,
+        with the cross-layer blocks).
     """
 
     seed: int = 0
@@ -48,6 +52,7 @@ class RunContext:
     out_dir: str | None = None
     progress: Callable[[int, int, str], None] | None = field(default=None, compare=False,
                                                               repr=False)
+    layer: int | str | None = None
 
     def report(self, done: int, total: int, what: str) -> None:
         """Tell the caller that ``done`` of ``total`` parts (``what``) have finished."""
@@ -187,15 +192,20 @@ class Claim:
 
     def check(self, *, seed: int = 0, backend: str = "auto", scale: str = "quick",
               out_dir: str | None = None,
-              progress: Callable[[int, int, str], None] | None = None) -> ClaimResult:
+              progress: Callable[[int, int, str], None] | None = None,
+              layer: int | str | None = None) -> ClaimResult:
         """Run the claim and return its :class:`ClaimResult`; an exception becomes an ERROR.
 
-        ``progress(done, total, what)`` receives the progress reports of long claims.
+        ``progress(done, total, what)`` receives the progress reports of long claims;
+        ``layer`` is :attr:`RunContext.layer` (the layers the network claims analyse).
         """
         check_choice(scale, "scale", SCALES)
         resolved = backends.resolve(backend)
+        if layer is not None and layer != "all" and (
+                isinstance(layer, bool) or not isinstance(layer, int)):
+            raise ValueError(f"layer must be None, 'all' or an int; got {layer!r}")
         ctx = RunContext(seed=int(seed), backend=resolved, scale=scale, out_dir=out_dir,
-                         progress=progress)
+                         progress=progress, layer=layer)
         start = time.perf_counter()
         try:
             out = self.run(ctx)

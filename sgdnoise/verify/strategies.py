@@ -471,6 +471,68 @@ def low_rank_kronecker_factors(*, max_out: int = 4, max_in: int = 4, max_rank: i
     return draw_factors()
 
 
+def mlp_problems(*, activations: tuple[str, ...] | None = None,
+                 losses: tuple[str, ...] | None = None, bias: bool | None = None,
+                 max_depth: int = 3, max_width: int = 4, max_samples: int = 6
+                 ) -> SearchStrategy[tuple[Any, FloatArray, FloatArray, Any]]:
+    r"""Small MLPs at a random point with random data: (model, w, x, y).
+
+    Widths (d_0, …, d_L) with 1 ≤ L ≤ ``max_depth`` layers and each d ≤ ``max_width``
+    (at least 2 outputs for the softmax losses); w = init(scale 1.5) plus a Gaussian shift
+    of standard deviation 0.3 (so biases are non-zero); x standard normal; y integer labels
+    or Gaussian targets as the loss requires.
+
+    Parameters
+    ----------
+    activations, losses : tuple of str, optional
+        Draw from these (default: every activation and loss of the MLP).
+    bias : bool, optional
+        Fix the bias flag (default: drawn).
+    max_depth, max_width, max_samples : int
+        Upper bounds on L, the widths and N.
+
+    Returns
+    -------
+    strategy of (MLP, w (D,), x (N, d_0), y) tuples
+
+    References
+    ----------
+    Spec part A, "Dense-layer structure" (exact per-sample derivatives of an MLP).
+    """
+    from sgdnoise.sim.models import ACTIVATIONS, LOSSES, MLP
+
+    acts = tuple(ACTIVATIONS) if activations is None else tuple(
+        check_choice(a, "activations", tuple(ACTIVATIONS)) for a in activations)
+    loss_names = LOSSES if losses is None else tuple(
+        check_choice(name, "losses", LOSSES) for name in losses)
+    if not acts or not loss_names:
+        raise ValueError("activations and losses must not be empty")
+    if bias is not None and not isinstance(bias, (bool, np.bool_)):
+        raise ValueError(f"bias must be True, False or None; got {bias!r}")
+    max_depth = check_positive_int(max_depth, "max_depth")
+    max_width = check_positive_int(max_width, "max_width", minimum=2)
+    max_samples = check_positive_int(max_samples, "max_samples")
+
+    @st.composite
+    def draw_problem(draw: st.DrawFn) -> tuple[Any, FloatArray, FloatArray, Any]:
+        act = draw(st.sampled_from(acts))
+        loss = draw(st.sampled_from(loss_names))
+        with_bias = draw(st.booleans()) if bias is None else bool(bias)
+        depth = draw(st.integers(1, max_depth))
+        widths = [draw(st.integers(1, max_width)) for _ in range(depth)]
+        widths.append(draw(st.integers(1 if loss == "mse" else 2, max_width)))
+        N = draw(st.integers(1, max_samples))
+        rng = np.random.default_rng(draw(_SEEDS))
+        model = MLP(widths, activation=act, loss=loss, bias=with_bias)
+        w = model.init(rng, scale=1.5) + 0.3 * rng.standard_normal(model.num_params)
+        x = rng.standard_normal((N, widths[0]))
+        y = (rng.standard_normal((N, widths[-1])) if loss == "mse"
+             else rng.integers(0, widths[-1], N))
+        return model, w, x, y
+
+    return draw_problem()
+
+
 def window_breaking_families(*, side: str = "below", min_dim: int = 2, max_dim: int = 6,
                              max_samples: int = 20) -> SearchStrategy[FloatArray]:
     r"""Per-sample Hessians (N, D, D) whose fitted exponent leaves [1, 2] on every window.
@@ -1164,6 +1226,7 @@ __all__ = [
     "network_hessians",
     "network_layer_factors",
     "low_rank_kronecker_factors",
+    "mlp_problems",
     "noncommuting_pairs",
     "per_sample_hessian_families",
     "psd_matrices",

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -63,6 +63,9 @@ from sgdnoise.sim.models._losses import (
     get_loss,
     loss_targets,
 )
+
+if TYPE_CHECKING:
+    from sgdnoise.theory._operators import CurvatureOperators
 
 # floats per temporary array of the chunked R-operator (32 MiB)
 _WORK_FLOATS = 1 << 22
@@ -653,6 +656,84 @@ class MLP:
                                   per_sample=True)
                 h[start:stop, j0:j1, :] = prod.transpose(1, 0, 2)
         return 0.5 * (h + h.transpose(0, 2, 1))
+
+    # ------------------------------------------------------------------ matrix-free curvature
+    def curvature_operators(self, w: FloatArray, x: FloatArray, y: Any,
+                            layer: int | str | None = None, *, block: int = 64,
+                            chunk: int | None = None, backend: str = "numpy",
+                            max_bytes: int | None = None) -> CurvatureOperators:
+        r"""H, M = E_p[h_p²], Σ₁ (and C) as matrix-free D×D linear operators.
+
+        ``layer=None``: the **whole network** — every layer, weights and biases, with the
+        cross-layer blocks; D = :attr:`num_params` in the flat parameter order of :meth:`unpack`.
+        Products are exact for every activation and loss:
+
+        * H V by Pearlmutter's R-operator, k directions at once as GEMMs over the samples;
+        * M V = E_p[h_p (h_p V)]: the per-sample product h_p v has layer blocks
+          r_{l,p} a_{l,p}ᵀ + δ_{l,p} ρ_{l,p}ᵀ (r = R{δ_l}, ρ = R{a_l}), so a second R-operator
+          pass applies h_p to it at O(Σ_l d_l) extra cost per sample — about two H-products,
+          residual terms of smooth activations included;
+        * Σ₁ V = E_p[g_p g_pᵀ V] − ḡḡᵀV with g_pᵀv = Σ_l δ_{l,p}ᵀ V_l a_{l,p}.
+
+        K = E_p[κ_max(p) h_p] is None for the whole network: the whole-network h_p is not the
+        Gauss–Newton matrix J_pᵀΛ_pJ_p even for ReLU (z is multilinear in the weights of
+        different layers), so κ_max(p) has no closed form in the K×K output space.
+
+        ``layer=l`` (an int or ``"layer<l>"``): the layer's weights and bias alone (D =
+        d_{l+1}(d_l + bias)), from its Kronecker factors through
+        :func:`sgdnoise.theory.kronecker_layer_operators`, K included.  For piecewise-linear
+        activations (relu, identity: φ″ = 0) the factors are low-rank, G_{l,p} = B_pᵀ Λ_p B_p
+        with B_p = ∂z/∂s_l (K × d_{l+1}) and Λ_p = ∂²ℓ_p/∂z∂zᵀ, so no N·d_{l+1}² array is
+        stored; smooth activations need the dense G (N, d_{l+1}, d_{l+1}).  The layer's H, Σ₁
+        and C are the (l, l) blocks of the whole network's; its M = E_p[(h_p^{(l,l)})²] is not
+        the (l, l) block of the whole network's M, which adds Σ_{m≠l} h_p^{(l,m)} h_p^{(m,l)}.
+
+        Per-sample quantities (activations, δ_l, φ′, φ″ terms, Λ_p, B factors) are computed once
+        per call and cached; their bytes are estimated first.
+
+        Parameters
+        ----------
+        w : (D_net,) array
+        x : (N, d_0) array
+        y : labels or targets
+        layer : None, int or str
+            None for the whole network, else a layer index (negative from the end) or name.
+        block : int
+            Largest number of directions multiplied at once (bounds temporary memory).
+        chunk : int, optional
+            Largest number of samples per pass (default: as many as keep each temporary
+            within 2²³ floats, at most 4096).
+        backend : {"numpy", "cupy", "auto"}
+            Array module of the products (cupy: the cached factors live on the GPU).
+        max_bytes : int, optional
+            Refuse (``ValueError``, with the estimate) when the cache and temporaries would
+            exceed this many bytes; default 80 % of the available memory.
+
+        Returns
+        -------
+        CurvatureOperators
+            ``H``, ``M``, ``Sigma1`` (and ``C(B, replacement=…)``), ``K`` (None for the whole
+            network), ``g_mean``, ``num_samples``.
+
+        References
+        ----------
+        Pearlmutter, Neural Computation 6 (1994) (R-operator); Schraudolph, Neural Computation 14
+        (2002) (curvature matrix-vector products); spec part A, "Dense-layer structure";
+        Zhang, Yang & Tu, arXiv:2602.05600.
+        """
+        from sgdnoise.sim.models import _mlp_operators
+
+        _, x, T = self._check_data(w, x, y)
+        w = self._check_w(w)
+        block = check_positive_int(block, "block")
+        if chunk is not None:
+            chunk = check_positive_int(chunk, "chunk")
+        if layer is None:
+            return _mlp_operators.network_operators(self, w, x, T, block=block, chunk=chunk,
+                                                    backend=backend, max_bytes=max_bytes)
+        index = self.layer_index(layer)
+        return _mlp_operators.layer_operators(self, w, x, y, T, index, block=block, chunk=chunk,
+                                              backend=backend, max_bytes=max_bytes)
 
     # ------------------------------------------------------------------ Kronecker factors
     def layer_factors(self, w: FloatArray, x: FloatArray, y: Any, layer: int | str, *,
