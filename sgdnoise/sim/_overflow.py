@@ -20,8 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def all_finite(value: Any) -> bool:
-    """Whether every float in ``value`` (an array, a number, or a tuple of them) is finite."""
-    if isinstance(value, tuple):
+    """Whether every float in ``value`` (an array, a number, or a tuple or list of them) is
+    finite."""
+    if isinstance(value, (tuple, list)):
         return all(all_finite(v) for v in value)
     if isinstance(value, np.ndarray) and value.dtype.kind not in "fc":
         return True

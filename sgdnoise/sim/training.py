@@ -28,6 +28,7 @@ arrays (the float32 values, converted exactly) and the losses Python floats.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -311,10 +312,11 @@ def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array
     beta = _scalar(cfg.momentum, dtype)
     eta = _scalar(lr, dtype)
     weight_decay = _scalar(cfg.weight_decay, dtype)
+    loss_and_gradient = _unchecked_loss_and_gradient(model)
     with np.errstate(over="ignore", invalid="ignore"):
         for k, idx in enumerate(batches):
             try:
-                loss, g = model.loss_and_gradient(w, x[idx], y[idx])
+                loss, g = loss_and_gradient(w, x[idx], y[idx])
             except FloatingPointError:  # a model that reports its overflow
                 return w, v, losses, _LOSS, k, math.nan
             loss, g = float(loss), np.asarray(g, dtype=dtype)
@@ -337,6 +339,17 @@ def _epoch_numpy(model: SupportsGradient, w: FloatArray, v: FloatArray, x: Array
                 return w, v, losses, _PARAMETERS, k, loss
             losses.append(loss)
     return w, v, losses, _DONE, len(batches), 0.0
+
+
+def _unchecked_loss_and_gradient(model: SupportsGradient) -> Callable[..., Any]:
+    """``model.loss_and_gradient`` without its overflow check, where it has one.
+
+    The models' public methods raise ``FloatingPointError`` on a non-finite result; the training
+    loop instead reports which quantity stopped being finite (the loss or the gradient), the
+    same reason as the compiled backend gives."""
+    bound = model.loss_and_gradient
+    raw = getattr(getattr(bound, "__func__", None), "__wrapped__", None)
+    return functools.partial(raw, model) if raw is not None else bound
 
 
 @dataclass(frozen=True)
@@ -617,7 +630,7 @@ def _full_loss(model: SupportsGradient, problem: _CompiledProblem | None, w: Flo
     if problem is None:
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                return float(model.loss_and_gradient(w, x, y)[0])
+                return float(_unchecked_loss_and_gradient(model)(w, x, y)[0])
             except FloatingPointError:  # a model that reports its overflow
                 return math.nan
     from sgdnoise.sim.models import _mlp_numba

@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -78,9 +78,6 @@ _SCALE = float(os.environ.get("SGDNOISE_FUZZ_SCALE", "1"))
 _HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much]
 FUZZ = settings(max_examples=max(1, round(30 * _SCALE)), suppress_health_check=_HEALTH)
 FUZZ_SLOW = settings(max_examples=max(1, round(15 * _SCALE)), suppress_health_check=_HEALTH)
-#: Known failures (xfail): stop at the first counterexample, without shrinking it.
-FUZZ_KNOWN = settings(max_examples=max(1, round(50 * _SCALE)), suppress_health_check=_HEALTH,
-                      phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False)
 
 
 # ---------------------------------------------------------------------------------- contract
@@ -439,19 +436,15 @@ def test_mlp_methods(method, data):
     _mlp_method(data, method, moderate_arrays)
 
 
-@pytest.mark.xfail(strict=False, reason="MLP methods do not guard against float64 overflow: "
-                   "weights or data beyond about 1e150 give inf or NaN with a RuntimeWarning "
-                   "instead of a FloatingPointError")
 @pytest.mark.parametrize("method", MLP_METHODS)
-@FUZZ_KNOWN
+@FUZZ
 @given(data=st.data())
 def test_mlp_methods_extreme_magnitudes(method, data):
+    """Weights and data of any float64 magnitude: finite results or a FloatingPointError."""
     _mlp_method(data, method, extreme_arrays)
 
 
-@pytest.mark.xfail(strict=False, reason="MLP.layer_factors can overflow to inf or NaN for "
-                   "weights of extreme magnitude")
-@FUZZ_KNOWN
+@FUZZ
 @given(data=st.data())
 def test_mlp_layer_factors(data):
     model = data.draw(mlps())

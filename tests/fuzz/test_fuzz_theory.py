@@ -732,10 +732,12 @@ EXCLUDED: dict[str, str] = {
     "ito_time_change": "no arguments (sympy derivation)",
     "ou_lyapunov_identity": "no arguments (sympy derivation)",
 }
-#: Matrix-free operators and the spectral tools built on them are fuzzed with the operators'
-#: own suite: names from these modules, or whose signature takes an operator, are excluded with
-#: the classes above (so spectral functions added there need no entry here).
-EXCLUDED_MODULE_WORDS = ("_operators", "spectral", "lanczos")
+#: Matrix-free operators and the spectral tools built on them (eigensolvers, stochastic traces,
+#: spectral densities, the allocation guard) are fuzzed with the operators' own suites
+#: (tests/theory/test_operators.py, test_spectral.py, test_stochastic_trace.py, test_memory.py,
+#: each with its table of invalid arguments): names from these modules, or whose signature takes
+#: an operator, are excluded with the classes above (so functions added there need no entry here).
+EXCLUDED_MODULE_WORDS = ("_operators", "spectral", "lanczos", "_stochastic_trace", "_memory")
 
 
 def _excluded(name: str) -> bool:

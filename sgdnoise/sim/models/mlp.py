@@ -54,6 +54,7 @@ from sgdnoise._validate import (
     check_positive_int,
     check_rng,
 )
+from sgdnoise.sim._overflow import finite_result
 from sgdnoise.sim.models._activations import ACTIVATIONS, Activation, get_activation
 from sgdnoise.sim.models._losses import (
     LOSSES,
@@ -350,6 +351,7 @@ class MLP:
             deltas[l] = delta
         return deltas
 
+    @finite_result
     def forward(self, w: FloatArray, x: FloatArray) -> ForwardPass:
         """Forward pass: layer inputs a_l (bias 1 appended when ``bias``), pre-activations s_l, logits.
 
@@ -369,6 +371,7 @@ class MLP:
         return range(0, N, check_positive_int(chunk, "chunk"))
 
     # ------------------------------------------------------------------ losses and gradients
+    @finite_result
     def per_sample_losses(self, w: FloatArray, x: FloatArray, y: Any, *,
                           chunk: int = 4096) -> FloatArray:
         """ℓ_p for every sample, shape (N,)."""
@@ -380,6 +383,7 @@ class MLP:
             out[sl] = _values(self.loss_name, self._forward(layers, x[sl]).logits, T[sl])
         return out
 
+    @finite_result
     def loss(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096,
              backend: str = "numpy") -> float:
         """L = E_p ℓ_p.
@@ -400,6 +404,7 @@ class MLP:
             return _mlp_numba.mean_loss(self._kernel_spec(), self._check_w(w), x, T)
         return float(self.per_sample_losses(w, x, y, chunk=chunk).mean())
 
+    @finite_result
     def per_sample_gradients(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096,
                              backend: str = "numpy") -> FloatArray:
         r"""Per-sample gradients g_p = ∇_w ℓ_p, shape (N, D), by backpropagation.
@@ -447,6 +452,7 @@ class MLP:
         return (widths, offsets, int(self.bias), self.activation_function.code,
                 get_loss(self.loss_name).code)
 
+    @finite_result
     def loss_and_gradient(self, w: FloatArray, x: FloatArray, y: Any, *,
                           chunk: int = 4096) -> tuple[float, FloatArray]:
         r"""L = E_p ℓ_p and ∇L = E_p g_p, accumulated per layer as Σ_p δ_{l,p} a_{l,p}ᵀ / N (GEMMs).
@@ -477,6 +483,7 @@ class MLP:
                 grad[sl] += (delta.T @ a).reshape(-1)
         return total / N, grad / N
 
+    @finite_result
     def gradient(self, w: FloatArray, x: FloatArray, y: Any, *, chunk: int = 4096) -> FloatArray:
         """∇L = E_p g_p, shape (D,)."""
         return self.loss_and_gradient(w, x, y, chunk=chunk)[1]
@@ -544,6 +551,7 @@ class MLP:
         width = sum(self.widths) + self.num_layers
         return max(1, min(chunk, _WORK_FLOATS // max(1, k * width)))
 
+    @finite_result
     def hvp(self, w: FloatArray, x: FloatArray, y: Any, v: FloatArray, *,
             chunk: int = 4096) -> FloatArray:
         r"""Exact Hessian-vector product H v, H = ∇²L = E_p h_p.
@@ -583,6 +591,7 @@ class MLP:
                 "D×D Hessian is for small networks (raise max_dim, or use hvp / layer_factors)"
             )
 
+    @finite_result
     def hessian(self, w: FloatArray, x: FloatArray, y: Any, *, max_dim: int = 5000,
                 chunk: int = 4096) -> FloatArray:
         r"""Dense Hessian H = ∇²L = E_p h_p, shape (D, D), for small networks.
@@ -616,6 +625,7 @@ class MLP:
         H /= N
         return 0.5 * (H + H.T)
 
+    @finite_result
     def per_sample_hessians(self, w: FloatArray, x: FloatArray, y: Any, *,
                             max_dim: int = 5000, max_entries: int = 1 << 27,
                             chunk: int = 4096) -> FloatArray:
