@@ -15,7 +15,7 @@ Throughput is replica-steps per second.  Targets: numba (all threads) ≥ 1e8 st
 ≥ 20× the numpy reference.
 
 Correctness (exit status 1 on a mismatch): at a reachable level (c = 1.6) numba (1 and 2
-threads), numpy and ``simulate(..., backend="numpy")`` give identical first-passage steps.
+threads), numpy and ``simulate(..., execution="numpy")`` give identical first-passage steps.
 
 Usage::
 
@@ -37,7 +37,13 @@ from _common import (
     write_result,
 )
 
-from sgdnoise.sim.dynamics import LinearRegressionProblem, first_passage_times, sgd, simulate
+from sgdnoise.sim.dynamics import (
+    FirstPassage,
+    LinearRegressionProblem,
+    first_passage_times,
+    sgd,
+    simulate,
+)
 
 N = 10_000
 ETA = 0.1
@@ -83,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     level = 1.6 * problem.loss_star
     Rc, Kc = min(R, 256), 5000
     ref = simulate(problem, sgd(1), eta=ETA, num_steps=Kc, num_replicas=Rc, seed=seed,
-                   theta0=problem.theta_star, first_passage_loss=level,
-                   stop_at_first_passage=True, backend="numpy").first_passage
+                   theta0=problem.theta_star, observe=[FirstPassage(loss=level, stop=True)],
+                   execution="numpy").first_passage
     outs = {"numpy": first_passage_times(x, y, eta=ETA, level=level, num_steps=Kc,
                                          num_replicas=Rc, seed=seed, theta0=theta0,
                                          backend="numpy").first_passage}
