@@ -3,6 +3,7 @@ r"""``simulate``: many independent replicas of GD, SGD or Langevin dynamics, and
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import json
 import math
@@ -321,22 +322,28 @@ def _const_sigma(problem: Any, noise: NoiseModel, theta0: FloatArray, form_param
     return sigma
 
 
-def _moved_keywords(fn: Callable[..., ReplicaRun]) -> Callable[..., ReplicaRun]:
-    """Refuse the keywords of earlier versions with :class:`MovedArgumentError` naming the
-    replacement (instead of Python's bare "unexpected keyword" ``TypeError``)."""
+def moved_keywords(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: refuse the keywords of earlier versions (:data:`MOVED_KEYWORDS`) that the
+    function ``name`` no longer takes with :class:`MovedArgumentError` naming the replacement
+    (instead of Python's bare "unexpected keyword" ``TypeError``)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> ReplicaRun:
-        moved = [k for k in kwargs if k in MOVED_KEYWORDS]
-        if moved:
-            lines = "; ".join(f"{k}= is now {MOVED_KEYWORDS[k]}" for k in moved)
-            raise MovedArgumentError(
-                f"simulate() no longer takes {', '.join(m + '=' for m in moved)}: {lines} "
-                f"(Record, Moments, FirstPassage, NoiseLags, Momentum and Execution are in "
-                f"sgdnoise.sim.dynamics)")
-        return fn(*args, **kwargs)
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = set(inspect.signature(fn).parameters)
 
-    return wrapper
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            moved = [k for k in kwargs if k in MOVED_KEYWORDS and k not in own]
+            if moved:
+                lines = "; ".join(f"{k}= is now {MOVED_KEYWORDS[k]}" for k in moved)
+                raise MovedArgumentError(
+                    f"{name}() no longer takes {', '.join(m + '=' for m in moved)}: {lines} "
+                    f"(Record, Moments, FirstPassage, NoiseLags, Momentum and Execution are "
+                    f"in sgdnoise.sim.dynamics)")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def _observers(observe: Any, info: RunInfo) -> tuple[Observer, ...]:
@@ -373,7 +380,7 @@ def _progress_chunks(num_steps: int, progress: bool) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------------- simulate
-@_moved_keywords
+@moved_keywords("simulate")
 def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem | ModelProblem,
              noise: NoiseModel, *, eta: float, num_steps: int, num_replicas: int, seed: int,
              theta0: ArrayLike | None = None, form: str = "gradient",
