@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from numba import literal_unroll, njit, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array
@@ -186,6 +186,67 @@ def _borrowed(typingctx: Any, states: Any) -> Any:
     return states(states), codegen
 
 
+# ------------------------------------------------------- the observers' hooks over the tuple
+# The kernels call each observer's hook through these three functions, which walk the tuple of
+# states at compile time (states[0], then the rest): one static call per observer, in order,
+# with no loop.  (``numba.literal_unroll`` over a heterogeneous tuple allocates stack space for
+# its loop variable in every iteration, so a long run's stack grew without bound.)
+def _wants_loss_all(states: Any, r: int, k: int, absorbed: bool) -> bool:
+    """Whether any observer wants L(θ_k) of replica r (every hook is called)."""
+    raise NotImplementedError("compiled through numba.extending.overload only")
+
+
+def _observe_all(states: Any, r: int, k: int, th: Any, loss: float, absorbed: bool) -> bool:
+    """Every observer's ``observe`` of replica r; True if any absorbs it."""
+    raise NotImplementedError("compiled through numba.extending.overload only")
+
+
+def _observe_update_all(states: Any, r: int, k: int, th: Any, th_new: Any, g: Any,
+                        grad: Any) -> None:
+    """Every observer's ``observe_update`` of replica r."""
+    raise NotImplementedError("compiled through numba.extending.overload only")
+
+
+@overload(_wants_loss_all)
+def _wants_loss_all_impl(states, r, k, absorbed):  # noqa: ANN001, ANN202
+    if len(states) == 1:
+        return lambda states, r, k, absorbed: wants_loss(states[0], r, k, absorbed)
+
+    def impl(states, r, k, absorbed):  # noqa: ANN001, ANN202
+        first = wants_loss(states[0], r, k, absorbed)
+        rest = _wants_loss_all(states[1:], r, k, absorbed)
+        return first or rest
+
+    return impl
+
+
+@overload(_observe_all)
+def _observe_all_impl(states, r, k, th, loss, absorbed):  # noqa: ANN001, ANN202
+    if len(states) == 1:
+        return lambda states, r, k, th, loss, absorbed: observe(states[0], r, k, th, loss,
+                                                                absorbed)
+
+    def impl(states, r, k, th, loss, absorbed):  # noqa: ANN001, ANN202
+        first = observe(states[0], r, k, th, loss, absorbed)
+        rest = _observe_all(states[1:], r, k, th, loss, absorbed)
+        return first or rest
+
+    return impl
+
+
+@overload(_observe_update_all)
+def _observe_update_all_impl(states, r, k, th, th_new, g, grad):  # noqa: ANN001, ANN202
+    if len(states) == 1:
+        return lambda states, r, k, th, th_new, g, grad: observe_update(states[0], r, k, th,
+                                                                        th_new, g, grad)
+
+    def impl(states, r, k, th, th_new, g, grad):  # noqa: ANN001, ANN202
+        observe_update(states[0], r, k, th, th_new, g, grad)
+        _observe_update_all(states[1:], r, k, th, th_new, g, grad)
+
+    return impl
+
+
 # ---------------------------------------------------------------------------------------- toy
 @njit(cache=True)
 def _toy_sample(w0: float, w1: float, x0: float, x1: float) -> tuple[float, float, float, bool]:
@@ -302,10 +363,7 @@ def _toy_replicas(r0: int, r1: int, x: Any, theta: Any, vel: Any, status: Any, d
             final = k == ip[I_STEPS]
             if k == ip[I_STOP] and not final:
                 break
-            need_loss = False
-            for s in literal_unroll(states):
-                if wants_loss(s, r, k, absorbed):
-                    need_loss = True
+            need_loss = _wants_loss_all(states, r, k, absorbed)
             need_pass = not absorbed and (need_loss
                                           or (not final and (noise != 1 or param or lags)))
             L = 0.0
@@ -316,10 +374,7 @@ def _toy_replicas(r0: int, r1: int, x: Any, theta: Any, vel: Any, status: Any, d
                 L, gm0, gm1, n1 = _toy_pass(th[0], th[1], x, G)
                 frac = n1 / N
             Lk = loss_now[r] if absorbed else L
-            absorb = False
-            for s in literal_unroll(states):
-                if observe(s, r, k, th, Lk, absorbed):
-                    absorb = True
+            absorb = _observe_all(states, r, k, th, Lk, absorbed)
             if absorb and not absorbed:
                 status[r] = 2
                 loss_now[r] = Lk
@@ -444,8 +499,7 @@ def _toy_replicas(r0: int, r1: int, x: Any, theta: Any, vel: Any, status: Any, d
                 status[r] = 1
                 div_step[r] = k + 1
                 break
-            for s in literal_unroll(states):
-                observe_update(s, r, k, th, th_new, g, grad)
+            _observe_update_all(states, r, k, th, th_new, g, grad)
             th, th_new = th_new, th             # accept: swap the buffers, no copy
             v, v_new = v_new, v
         for i in range(2):
@@ -600,19 +654,13 @@ def _quadratic_replicas(r0: int, r1: int, X: Any, y: Any, A: Any, theta_star: An
             final = k == ip[I_STEPS]
             if k == ip[I_STOP] and not final:
                 break
-            need_loss = False
-            for s in literal_unroll(states):
-                if wants_loss(s, r, k, absorbed):
-                    need_loss = True
+            need_loss = _wants_loss_all(states, r, k, absorbed)
             need_ae = not absorbed and (need_loss or (not final and need_full_grad))
             L = 0.0
             if need_ae:
                 L = loss_star + _quadratic_form(A, theta_star, th, e, Ae)
             Lk = loss_now[r] if absorbed else L
-            absorb = False
-            for s in literal_unroll(states):
-                if observe(s, r, k, th, Lk, absorbed):
-                    absorb = True
+            absorb = _observe_all(states, r, k, th, Lk, absorbed)
             if absorb and not absorbed:
                 status[r] = 2
                 loss_now[r] = Lk
@@ -685,8 +733,7 @@ def _quadratic_replicas(r0: int, r1: int, X: Any, y: Any, A: Any, theta_star: An
                 status[r] = 1
                 div_step[r] = k + 1
                 break
-            for s in literal_unroll(states):
-                observe_update(s, r, k, th, th_new, g, Ae)
+            _observe_update_all(states, r, k, th, th_new, g, Ae)
             th, th_new = th_new, th             # accept: swap the buffers, no copy
             v, v_new = v_new, v
         for i in range(D):

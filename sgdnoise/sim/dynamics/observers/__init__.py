@@ -58,7 +58,8 @@ of the backends do not change.  For example the running maximum of the loss of e
 References
 ----------
 optax's ``GradientTransformation`` (init/update pairs); Numba documentation,
-``numba.extending.overload`` and ``numba.literal_unroll``.
+``numba.extending.overload`` (the kernels call the hooks of a tuple of states one by one, in
+order, through overloads that walk the tuple at compile time).
 """
 
 from sgdnoise.sim.dynamics.observers._base import (

@@ -41,8 +41,7 @@ could not read without importing their module).
 References
 ----------
 optax's ``GradientTransformation`` (an ``(init, update)`` pair), the pattern followed here;
-Numba documentation, "High-level extension API" (``numba.extending.overload``) and
-``numba.literal_unroll``.
+Numba documentation, "High-level extension API" (``numba.extending.overload``).
 """
 
 from __future__ import annotations
