@@ -637,10 +637,10 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
                 raise _diverged(problem, plan, status, div_step, theta)
             bar.update(k_stop - k_start)
     st, states = runner.finish(ctx)
+    _check_outputs(plan, st, states, states[0].loss_final)   # before any result arithmetic
     results: dict[str, Any] = {}
     for obs, s in zip(observers, states, strict=True):
         results.update(obs.result(s, info))
-    _check_outputs(plan, st, states, results["loss_final"])
     return ReplicaRun(theta=st["theta"], loss_final=results.pop("loss_final"),
                       velocity=st["velocity"], theta0=th0, config=config,
                       provenance=_io.provenance(seed=seed, backend=resolved), results=results)

@@ -18,20 +18,27 @@ its update (numpy reference and numba) and its result fields on the
 A new measurement is one new class, in one file, following :class:`Observer`; the step loops
 of the backends do not change.  For example the running maximum of the loss of each replica::
 
-    from typing import Any, NamedTuple
     from dataclasses import dataclass
+    from typing import Any, NamedTuple
+
+    from sgdnoise.sim.dynamics import Toy2DProblem, sgd, simulate
     from sgdnoise.sim.dynamics.observers import NumbaHooks, Observer
+    from sgdnoise.sim.models import toy_data
+
 
     class MaxLossState(NamedTuple):
         top: Any                                   # (R,)
 
+
     def _wants(state, r, k, absorbed):             # numba: one replica r
         return True
+
 
     def _observe(state, r, k, th, loss, absorbed):
         if loss > state.top[r]:
             state.top[r] = loss
         return False                               # True would freeze replica r
+
 
     @dataclass(frozen=True)
     class MaxLoss(Observer):
@@ -52,8 +59,11 @@ of the backends do not change.  For example the running maximum of the loss of e
         def result(self, state, info):
             return {"max_loss": state.top}
 
-    run = simulate(problem, noise, ..., observe=[MaxLoss()])
-    run.max_loss
+
+    problem = Toy2DProblem(toy_data(0, N=50))
+    run = simulate(problem, sgd(4), eta=0.005, num_steps=200, num_replicas=8, seed=0,
+                   observe=[MaxLoss()], execution="numba")
+    run.max_loss                                   # (8,): max of L(θ_k), k = 0 … 200
 
 References
 ----------

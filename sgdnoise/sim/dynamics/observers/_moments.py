@@ -186,7 +186,15 @@ class Moments(Observer):
         mean = state.shift + m1
         var = state.s2 / n - m1 * m1
         point = self._point(info)
-        second = var.copy() if point is None else var + (mean - point) ** 2
+        if point is None:
+            second = var.copy()
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                second = var + (mean - point) ** 2
+            if not np.isfinite(second).all():
+                raise ValueError("Moments.about: the squared distance between the time mean "
+                                 "and this point overflows float64; give a point closer to "
+                                 "the replicas")
         return {"theta_mean": mean, "theta_var": var, "second_moment": second,
                 "velocity_mean": v1, "velocity_var": state.v2 / n - v1 * v1,
                 "moments_count": n}
