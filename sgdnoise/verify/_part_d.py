@@ -127,21 +127,21 @@ def d_setting(ctx: RunContext, spectrum: str = "log_uniform") -> dict[str, Any]:
 
 
 def _run(ctx: RunContext, scheme: str, opt: int, *, every: int = 1, phase: int = 0,
-         record_every: int | None = None, spectrum: str = "log_uniform") -> ReplicaRun:
+         record_period: int | None = None, spectrum: str = "log_uniform") -> ReplicaRun:
     """One cached simulation of the part-D setting (the same seed for every moment window).
 
     Runs over all steps (``every=1``) also accumulate the noise autocovariance at lags
     0 … 2M − 1.
     """
-    key = (ctx.seed, ctx.backend, ctx.scale, scheme, opt, every, phase, record_every, spectrum)
+    key = (ctx.seed, ctx.backend, ctx.scale, scheme, opt, every, phase, record_period, spectrum)
     if key not in _CACHE:
         st = d_setting(ctx, spectrum)
         _, beta, style = D_OPTIMISERS[opt]
         observe = [Moments(after=st["burn_in"], every=every, phase=phase, about="theta_star")]
         if every == 1:
             observe.append(NoiseLags(num_lags=2 * st["M"], after=st["burn_in"]))
-        if record_every is not None:
-            observe.append(Record(every=record_every, loss=True))
+        if record_period is not None:
+            observe.append(Record(every=record_period, loss=True))
         _CACHE[key] = simulate(
             st["problem"], sgd(st["S"], scheme=scheme), eta=st["eta"], num_steps=st["num_steps"],
             num_replicas=st["replicas"],
@@ -379,7 +379,7 @@ def run_d5(ctx: RunContext) -> dict[str, Any]:
     st = d_setting(ctx, "bulk")
     out: dict[str, Any] = {"lam": st["lam"], "eta": st["eta"], "M": st["M"], "rows": {}}
     for opt, (label, beta, _style) in enumerate(D_OPTIMISERS):
-        run = _run(ctx, "reshuffle", opt, record_every=8, spectrum="bulk")
+        run = _run(ctx, "reshuffle", opt, record_period=8, spectrum="bulk")
         X = _per_replica_second_moment(run)     # (R, D)
         L_rep = 0.5 * X @ st["lam"]
         R = L_rep.size

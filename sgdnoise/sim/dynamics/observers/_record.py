@@ -26,14 +26,14 @@ class RecordState(NamedTuple):
     """State of :class:`Record`: the records so far."""
 
     every: int
-    track_loss: bool
+    with_loss: bool
     trajectory: Any     # (num_records, R, D)
     loss: Any           # (num_records, R), or (0, R) without loss=True
     next_step: Any      # (R,) int64: the next step to record (numba: no division per step)
 
 
 def _numba_wants_loss(state: Any, r: int, k: int, absorbed: bool) -> bool:
-    return state.track_loss and k == state.next_step[r]
+    return state.with_loss and k == state.next_step[r]
 
 
 def _numba_observe(state: Any, r: int, k: int, th: Any, loss: float, absorbed: bool) -> bool:
@@ -41,7 +41,7 @@ def _numba_observe(state: Any, r: int, k: int, th: Any, loss: float, absorbed: b
         j = k // state.every
         for i in range(th.shape[0]):
             state.trajectory[j, r, i] = th[i]
-        if state.track_loss:
+        if state.with_loss:
             state.loss[j, r] = loss
         state.next_step[r] = k + state.every
     return False
