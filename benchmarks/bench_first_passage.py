@@ -38,6 +38,7 @@ from _common import (
 )
 
 from sgdnoise.sim.dynamics import (
+    Execution,
     FirstPassage,
     LinearRegressionProblem,
     first_passage_times,
@@ -93,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                    execution="numpy").first_passage
     outs = {"numpy": first_passage_times(x, y, eta=ETA, level=level, num_steps=Kc,
                                          num_replicas=Rc, seed=seed, theta0=theta0,
-                                         backend="numpy").first_passage}
+                                         execution="numpy").first_passage}
     for k in threads:
         outs[f"numba, {k} threads"] = first_passage_times(
             x, y, eta=ETA, level=level, num_steps=Kc, num_replicas=Rc, seed=seed,
-            theta0=theta0, backend="numba", num_threads=k).first_passage
+            theta0=theta0, execution=Execution("numba", num_threads=k)).first_passage
     checks = {key: int(np.count_nonzero(v != ref)) for key, v in outs.items()}
     ok = all(v == 0 for v in checks.values())
     for key, v in checks.items():
@@ -111,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         contestants[f"numba, {k} thread{'s' if k > 1 else ''}"] = (
             lambda k=k: first_passage_times(x, y, eta=ETA, level=never, num_steps=steps,
                                             num_replicas=R, seed=seed, theta0=theta0,
-                                            backend="numba", num_threads=k), R * steps)
+                                            execution=Execution("numba", num_threads=k)), R * steps)
     contestants["numpy"] = (
         lambda: first_passage_times(x, y, eta=ETA, level=never, num_steps=np_steps,
-                                    num_replicas=R, seed=seed, theta0=theta0, backend="numpy"),
+                                    num_replicas=R, seed=seed, theta0=theta0, execution="numpy"),
         R * np_steps)
     for key, (fn, _) in contestants.items():
         if key != "numpy":

@@ -9,8 +9,8 @@ counted in per-sample gradient evaluations per second, R · steps · N / wall ti
 
 Contestants:
 
-* ``sgdnoise numba, k threads`` (k = 1, 2): ``simulate(..., execution=Execution(backend="numba"))`` end to end with R
-  replicas (``--replicas``);
+* ``sgdnoise numba, k threads`` (k = 1, 2): ``simulate(..., execution=Execution("numba",
+  num_threads=k))`` end to end with R replicas (``--replicas``);
 * ``sgdnoise numpy``: the array-module reference, on ``--numpy-replicas`` replicas (its cost per
   evaluation does not depend on R once R is in the hundreds);
 * ``PyTorch loop``: a reimplementation of the original approach (authors' code, repository
