@@ -15,7 +15,7 @@ Throughput is replica-steps per second.  Targets: numba (all threads) ≥ 1e8 st
 ≥ 20× the numpy reference.
 
 Correctness (exit status 1 on a mismatch): at a reachable level (c = 1.6) numba (1 and 2
-threads), numpy and ``simulate(..., backend="numpy")`` give identical first-passage steps.
+threads), numpy and ``simulate(..., execution="numpy")`` give identical first-passage steps.
 
 Usage::
 
@@ -37,7 +37,14 @@ from _common import (
     write_result,
 )
 
-from sgdnoise.sim.dynamics import LinearRegressionProblem, first_passage_times, sgd, simulate
+from sgdnoise.sim.dynamics import (
+    Execution,
+    FirstPassage,
+    LinearRegressionProblem,
+    first_passage_times,
+    sgd,
+    simulate,
+)
 
 N = 10_000
 ETA = 0.1
@@ -83,15 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     level = 1.6 * problem.loss_star
     Rc, Kc = min(R, 256), 5000
     ref = simulate(problem, sgd(1), eta=ETA, num_steps=Kc, num_replicas=Rc, seed=seed,
-                   theta0=problem.theta_star, first_passage_loss=level,
-                   stop_at_first_passage=True, backend="numpy").first_passage
+                   theta0=problem.theta_star, observe=[FirstPassage(loss=level, stop=True)],
+                   execution="numpy").first_passage
     outs = {"numpy": first_passage_times(x, y, eta=ETA, level=level, num_steps=Kc,
                                          num_replicas=Rc, seed=seed, theta0=theta0,
-                                         backend="numpy").first_passage}
+                                         execution="numpy").first_passage}
     for k in threads:
         outs[f"numba, {k} threads"] = first_passage_times(
             x, y, eta=ETA, level=level, num_steps=Kc, num_replicas=Rc, seed=seed,
-            theta0=theta0, backend="numba", num_threads=k).first_passage
+            theta0=theta0, execution=Execution("numba", num_threads=k)).first_passage
     checks = {key: int(np.count_nonzero(v != ref)) for key, v in outs.items()}
     ok = all(v == 0 for v in checks.values())
     for key, v in checks.items():
@@ -105,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         contestants[f"numba, {k} thread{'s' if k > 1 else ''}"] = (
             lambda k=k: first_passage_times(x, y, eta=ETA, level=never, num_steps=steps,
                                             num_replicas=R, seed=seed, theta0=theta0,
-                                            backend="numba", num_threads=k), R * steps)
+                                            execution=Execution("numba", num_threads=k)), R * steps)
     contestants["numpy"] = (
         lambda: first_passage_times(x, y, eta=ETA, level=never, num_steps=np_steps,
-                                    num_replicas=R, seed=seed, theta0=theta0, backend="numpy"),
+                                    num_replicas=R, seed=seed, theta0=theta0, execution="numpy"),
         R * np_steps)
     for key, (fn, _) in contestants.items():
         if key != "numpy":

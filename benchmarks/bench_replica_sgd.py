@@ -42,7 +42,7 @@ from _common import (
     write_result,
 )
 
-from sgdnoise.sim.dynamics import LinearRegressionProblem, sgd, simulate
+from sgdnoise.sim.dynamics import Execution, LinearRegressionProblem, sgd, simulate
 
 D = 100
 B = 32
@@ -63,7 +63,7 @@ def make_problem(N: int, seed: int) -> LinearRegressionProblem:
 def run(problem: LinearRegressionProblem, scheme: str, R: int, steps: int, seed: int,
         backend: str, num_threads: int | None = None) -> np.ndarray:
     return simulate(problem, sgd(B, scheme=scheme), eta=ETA, num_steps=steps, num_replicas=R,
-                    seed=seed, backend=backend, num_threads=num_threads).theta
+                    seed=seed, execution=Execution(backend=backend, num_threads=num_threads)).theta
 
 
 def main(argv: list[str] | None = None) -> int:

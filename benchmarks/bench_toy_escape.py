@@ -9,8 +9,8 @@ counted in per-sample gradient evaluations per second, R · steps · N / wall ti
 
 Contestants:
 
-* ``sgdnoise numba, k threads`` (k = 1, 2): ``simulate(..., backend="numba")`` end to end with R
-  replicas (``--replicas``);
+* ``sgdnoise numba, k threads`` (k = 1, 2): ``simulate(..., execution=Execution("numba",
+  num_threads=k))`` end to end with R replicas (``--replicas``);
 * ``sgdnoise numpy``: the array-module reference, on ``--numpy-replicas`` replicas (its cost per
   evaluation does not depend on R once R is in the hundreds);
 * ``PyTorch loop``: a reimplementation of the original approach (authors' code, repository
@@ -46,7 +46,7 @@ import numpy as np
 from _common import environment, interleaved_rounds, run_timed, write_result
 
 from sgdnoise.sim import philox
-from sgdnoise.sim.dynamics import Toy2DProblem, langevin, simulate
+from sgdnoise.sim.dynamics import Execution, Toy2DProblem, langevin, simulate
 from sgdnoise.sim.models import toy_data
 
 N = 100
@@ -65,7 +65,7 @@ def run_engine(problem: Toy2DProblem, R: int, seed: int, backend: str, num_steps
     """Final θ (R, 2) of the B3 dynamics with full-covariance noise."""
     run = simulate(problem, langevin("full"), eta=ETA, num_steps=num_steps, num_replicas=R,
                    seed=seed, theta0=np.array(START), form="parameter", noise_trace=NOISE_TRACE,
-                   backend=backend, num_threads=num_threads)
+                   execution=Execution(backend=backend, num_threads=num_threads))
     return run.theta
 
 

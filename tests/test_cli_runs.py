@@ -32,9 +32,11 @@ num_steps = 200
 num_replicas = 6
 beta = 0.3
 
-[measure]
-record_every = 20
-first_passage_loss = 0.2
+[measure.record]
+every = 20
+
+[measure.first_passage]
+loss = 0.2
 
 [run]
 seed = 1
@@ -106,8 +108,8 @@ eta = 0.02
 num_steps = 3000
 num_replicas = 32
 
-[measure]
-moments_after = 1500
+[measure.moments]
+after = 1500
 
 [sweep]
 grid = { "run.seed" = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] }

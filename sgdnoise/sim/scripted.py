@@ -6,9 +6,14 @@ A configuration has five sections (every key is checked; unknown keys are errors
     [noise]     kind = "gd" | "sgd" | "langevin", B, scheme, langevin_kind, k, sigma2,
                 covariance, noise_trace, form
     [dynamics]  eta, num_steps, num_replicas, beta, momentum_style, theta0
-    [measure]   record_every, track_loss, first_passage_loss, moments_after,
-                stop_at_first_passage
-    [run]       seed, backend, num_threads, name
+    [measure]   one sub-table per observer of simulate (each optional):
+      [measure.record]         every, loss                   → Record(every=, loss=)
+      [measure.moments]        after, every, phase, about    → Moments(after=, …, about=)
+      [measure.first_passage]  loss, stop                    → FirstPassage(loss=, stop=)
+      [measure.noise_lags]     num_lags, after               → NoiseLags(num_lags=, after=)
+    [run]       seed, backend, num_threads, name             → Execution(backend=, …)
+
+Override and sweep keys are dotted paths: ``dynamics.eta``, ``measure.moments.after``.
 
 :func:`run_config` builds the problem and the noise, runs the replicas and writes a folder
 (``config.toml``, ``result.json``, ``arrays.npz``) that :func:`load_run`, :func:`to_dataframe`
@@ -36,7 +41,14 @@ from sgdnoise.sim.dynamics import (
     ENGINE_SCHEMES,
     FORMS,
     KINDS,
+    Execution,
+    FirstPassage,
     LinearRegressionProblem,
+    Moments,
+    Momentum,
+    NoiseLags,
+    Observer,
+    Record,
     NoiseModel,
     QuadraticProblem,
     ReplicaRun,
@@ -159,17 +171,56 @@ _SECTION_KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
         "momentum_style": (_choice(MOMENTUM_STYLES), "heavy_ball"),
         "theta0": (_float_array((1, 2)), None),
     },
-    "measure": {
-        "record_every": (_int(1), None), "track_loss": (_bool, False),
-        "first_passage_loss": (_float(), None), "moments_after": (_int(0), None),
-        "stop_at_first_passage": (_bool, False),
-    },
     "run": {
         "seed": (_int(0, 2**63 - 1), 0),
         "backend": (_choice((*backends.BACKENDS, "auto")), "numpy"),
         "num_threads": (_int(1), None), "name": (_string, "run"),
     },
 }
+
+
+def _about(value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        return _choice(("mean", "theta_star"))(value, path)
+    return _float_array((1,))(value, path)
+
+
+#: Sub-tables of [measure]: the observers of :func:`~sgdnoise.sim.dynamics.simulate`.
+_MEASURE_KEYS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "record": {"every": (_int(1), _REQUIRED), "loss": (_bool, False)},
+    "moments": {"after": (_int(0), 0), "every": (_int(1), 1), "phase": (_int(0), 0),
+                "about": (_about, "mean")},
+    "first_passage": {"loss": (_float(), _REQUIRED), "stop": (_bool, False)},
+    "noise_lags": {"num_lags": (_int(1), _REQUIRED), "after": (_int(0), 0)},
+}
+_OBSERVER_CLASSES: dict[str, type[Observer]] = {
+    "record": Record, "moments": Moments, "first_passage": FirstPassage,
+    "noise_lags": NoiseLags,
+}
+#: Flat [measure] keys of earlier versions and the key that replaces each.
+MOVED_MEASURE_KEYS: dict[str, str] = {
+    "record_every": "measure.record.every",
+    "track_loss": "measure.record.loss",
+    "first_passage_loss": "measure.first_passage.loss",
+    "stop_at_first_passage": "measure.first_passage.stop",
+    "moments_after": "measure.moments.after",
+}
+
+
+def _check_measure(raw: Any) -> dict[str, dict[str, Any]]:
+    """[measure]: one optional sub-table per observer, validated with its defaults."""
+    if not isinstance(raw, dict):
+        raise _fail("measure", f"expected a table; got {raw!r}")
+    for key in raw:
+        if key in MOVED_MEASURE_KEYS:
+            raise _fail(f"measure.{key}", f"moved: now {MOVED_MEASURE_KEYS[key]} (one "
+                                          f"sub-table per measurement, e.g. [measure.record] "
+                                          f"every = 50)")
+        if key not in _MEASURE_KEYS:
+            raise _fail(f"measure.{key}", f"unknown measurement; allowed: "
+                                          f"{', '.join(_MEASURE_KEYS)}")
+    return {name: _check_section(raw[name], f"measure.{name}", keys)
+            for name, keys in _MEASURE_KEYS.items() if name in raw}
 
 
 def _check_section(raw: Any, path: str, keys: dict[str, tuple[Any, Any]],
@@ -228,8 +279,9 @@ def _validate(raw: Any) -> dict[str, dict[str, Any]]:
         noise, "noise", _NOISE_KEYS, allowed=_NOISE_ALLOWED[nkind], skip=("kind",),
         why=f"for noise.kind = {nkind!r}")}
 
-    for name in ("dynamics", "measure", "run"):
+    for name in ("dynamics", "run"):
         cfg[name] = _check_section(raw.get(name, {}), name, _SECTION_KEYS[name])
+    cfg["measure"] = _check_measure(raw.get("measure", {}))
     _cross_check(cfg)
     return cfg
 
@@ -276,13 +328,22 @@ def _cross_check(cfg: dict[str, dict[str, Any]]) -> None:
                                             f"{', '.join(kinds)}; got {lk!r}")
         if lk == "fixed" and n["covariance"] is None:
             raise _fail("noise.covariance", "required with noise.langevin_kind = 'fixed'")
-    if m["track_loss"] and m["record_every"] is None:
-        raise _fail("measure.track_loss", "needs measure.record_every")
-    if m["moments_after"] is not None and m["moments_after"] > dyn["num_steps"]:
-        raise _fail("measure.moments_after",
-                    f"must be <= dynamics.num_steps = {dyn['num_steps']}")
-    if m["stop_at_first_passage"] and m["first_passage_loss"] is None:
-        raise _fail("measure.stop_at_first_passage", "needs measure.first_passage_loss")
+    K = dyn["num_steps"]
+    for table in ("moments", "noise_lags"):
+        if table in m and m[table]["after"] > K:
+            raise _fail(f"measure.{table}.after", f"must be <= dynamics.num_steps = {K}")
+    if "moments" in m and m["moments"]["phase"] >= m["moments"]["every"]:
+        raise _fail("measure.moments.phase",
+                    f"must be < measure.moments.every = {m['moments']['every']}")
+    if "noise_lags" in m:
+        lags = m["noise_lags"]
+        if lags["num_lags"] > K - lags["after"]:
+            raise _fail("measure.noise_lags.num_lags",
+                        f"must be <= dynamics.num_steps - measure.noise_lags.after = "
+                        f"{K - lags['after']}")
+        if m.get("first_passage", {}).get("stop"):
+            raise _fail("measure.noise_lags", "cannot be combined with "
+                                              "measure.first_passage.stop = true")
 
 
 # ----------------------------------------------------------------------------------- config
@@ -332,8 +393,10 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Nested dict of the set keys (None omitted); ``from_dict(to_dict())`` is equal."""
-        return {s: {k: v for k, v in getattr(self, s).items() if v is not None}
-                for s in SECTIONS}
+        out = {s: {k: v for k, v in getattr(self, s).items() if v is not None}
+               for s in SECTIONS}
+        out["measure"] = {name: dict(table) for name, table in self.measure.items()}
+        return out
 
     def to_toml(self) -> str:
         """The normalised configuration as TOML text."""
@@ -380,44 +443,61 @@ class RunConfig:
         return langevin(n["langevin_kind"], k=n["k"], sigma2=n["sigma2"],
                         covariance=n["covariance"], B=n["B"], scheme=n["scheme"])
 
+    def observers(self) -> list[Observer]:
+        """The observers of ``[measure]``: Record, Moments, FirstPassage, NoiseLags (in this
+        order, those whose sub-table is present)."""
+        return [_OBSERVER_CLASSES[name](**self.measure[name]) for name in _MEASURE_KEYS
+                if name in self.measure]
+
     def simulate_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~sgdnoise.sim.dynamics.simulate` (without problem and
         noise)."""
-        d, m, r, n = self.dynamics, self.measure, self.run, self.noise
+        d, r, n = self.dynamics, self.run, self.noise
         return {
             "eta": d["eta"], "num_steps": d["num_steps"], "num_replicas": d["num_replicas"],
             "seed": r["seed"], "theta0": d["theta0"], "form": n["form"],
-            "noise_trace": n["noise_trace"], "beta": d["beta"],
-            "momentum_style": d["momentum_style"], "record_every": m["record_every"],
-            "track_loss": m["track_loss"], "first_passage_loss": m["first_passage_loss"],
-            "moments_after": m["moments_after"],
-            "stop_at_first_passage": m["stop_at_first_passage"], "backend": r["backend"],
-            "num_threads": r["num_threads"],
+            "noise_trace": n["noise_trace"],
+            "momentum": Momentum(d["beta"], style=d["momentum_style"]),
+            "observe": self.observers(),
+            "execution": Execution(backend=r["backend"], num_threads=r["num_threads"]),
         }
 
 
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Copy of a nested config dict with dotted keys replaced: ``{"noise.B": 8}``.
+    """Copy of a nested config dict with dotted keys replaced: ``{"noise.B": 8}``,
+    ``{"measure.moments.after": 100}`` (a measurement's sub-table is created if absent).
 
     Raises
     ------
     ValueError
-        A key is not of the form ``section.key`` or names an unknown section.
+        A key is not of the form ``section.key`` (``measure.table.key`` in [measure]) or
+        names an unknown section.
     """
     out = {s: dict(v) if isinstance(v, dict) else v for s, v in config.items()}
+    if isinstance(out.get("measure"), dict):
+        out["measure"] = {k: dict(v) if isinstance(v, dict) else v
+                          for k, v in out["measure"].items()}
     for dotted, value in overrides.items():
         parts = str(dotted).split(".")
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{dotted}: expected a key of the form section.key "
-                             f"(e.g. dynamics.eta)")
-        section, key = parts
+        depth = 3 if parts[0] == "measure" else 2
+        if len(parts) != depth or not all(parts):
+            raise ValueError(f"{dotted}: expected a key of the form section.key (e.g. "
+                             f"dynamics.eta), or measure.table.key (e.g. "
+                             f"measure.moments.after)")
+        section, *path = parts
         if section not in SECTIONS:
             raise _fail(dotted, f"unknown section {section!r}; allowed sections: "
                                 f"{', '.join(SECTIONS)}")
-        out.setdefault(section, {})
-        if not isinstance(out[section], dict):
-            raise _fail(section, "expected a table")
-        out[section][key] = value
+        table = out.setdefault(section, {})
+        where = section
+        for name in path[:-1]:
+            if not isinstance(table, dict):
+                raise _fail(where, "expected a table")
+            table = table.setdefault(name, {})
+            where = f"{where}.{name}"
+        if not isinstance(table, dict):
+            raise _fail(where, "expected a table")
+        table[path[-1]] = value
     return out
 
 
@@ -440,8 +520,14 @@ def _dump_toml(d: dict[str, dict[str, Any]]) -> str:
     lines: list[str] = []
     for section, table in d.items():
         lines.append(f"[{section}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items()
+                     if not isinstance(v, dict))
         lines.append("")
+        for name, sub in table.items():
+            if isinstance(sub, dict):
+                lines.append(f"[{section}.{name}]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in sub.items())
+                lines.append("")
     return "\n".join(lines)
 
 
@@ -565,7 +651,7 @@ def write_run_folder(folder: str | os.PathLike[str], config: RunConfig, run: Rep
     Returns the ``result.json`` payload."""
     folder = Path(folder)
     (folder / "config.toml").write_text(config.to_toml(), encoding="utf-8")
-    arrays = {n: getattr(run, n) for n in ReplicaRun._ARRAYS if getattr(run, n) is not None}
+    arrays = run.arrays()
     np.savez(folder / "arrays.npz", **arrays)
     summary = run_summary(run)
     payload = {
@@ -692,9 +778,7 @@ def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _arrays_of(source: RunRecord | str | os.PathLike[str]) -> tuple[dict[str, Any], Any]:
     if isinstance(source, RunRecord):
-        run = source.run
-        arrays = {n: getattr(run, n) for n in ReplicaRun._ARRAYS if getattr(run, n) is not None}
-        return arrays, source.config
+        return source.run.arrays(), source.config
     loaded = load_run(source)
     return loaded["arrays"], loaded["config"]
 

@@ -115,9 +115,12 @@ class SweepPoint:
 
 def _check_dotted(key: Any, path: str) -> str:
     parts = str(key).split(".")
-    if not isinstance(key, str) or len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
+    depth = 3 if parts[0] == "measure" else 2
+    if not isinstance(key, str) or len(parts) != depth or parts[0] not in SECTIONS \
+            or not all(parts):
         raise ValueError(f"{path}: {key!r} is not a config key of the form section.key with "
-                         f"section one of {', '.join(SECTIONS)}")
+                         f"section one of {', '.join(SECTIONS)} (measure.table.key in "
+                         f"[measure], e.g. measure.moments.after)")
     return key
 
 

@@ -9,6 +9,7 @@ from sgdnoise.sim import families
 from sgdnoise.sim.dynamics import (
     ModelProblem,
     QuadraticProblem,
+    Record,
     Toy2DProblem,
     indicators,
     langevin,
@@ -91,7 +92,8 @@ def _run_b1(ctx: RunContext) -> Outcome:
     for i, (kind, Sigma) in enumerate(structures.items()):
         run = simulate(QuadraticProblem(H), langevin("fixed", covariance=Sigma), eta=eta,
                        num_steps=steps[-1], num_replicas=R, seed=_engine_seed(ctx, 1, i),
-                       theta0=np.zeros(D), record_every=1, track_loss=True, backend=ctx.backend)
+                       theta0=np.zeros(D), observe=[Record(every=1, loss=True)],
+                       execution=ctx.backend)
         L = np.asarray(run.loss)[list(steps)]                       # (len(steps), R)
         mean = L.mean(axis=1)
         se = L.std(axis=1, ddof=1) / np.sqrt(R)
@@ -199,7 +201,8 @@ def run_b3(ctx: RunContext, *, num_draws: int | None = None, replicas_per_draw: 
                            num_replicas=reps, seed=_engine_seed(ctx, 3, d),
                            theta0=np.array(B3_START), form="parameter",
                            noise_trace=B3_NOISE_TRACE,
-                           record_every=5 if d == 0 else None, backend=ctx.backend)
+                           observe=[Record(every=5)] if d == 0 else [],
+                           execution=ctx.backend)
             theta = np.asarray(run.theta)
             escaped[name] += int(np.sum((theta[:, 0] < -0.5) & (theta[:, 1] < -0.5)))
             if d == 0:
@@ -269,8 +272,8 @@ def run_b4(ctx: RunContext) -> dict:
     every = num_steps // 20
     w0 = net.init(ctx.rng(42))
     run = simulate(ModelProblem(net, x, y), sgd(B, scheme="iid"), eta=0.05, num_steps=num_steps,
-                   num_replicas=1, seed=_engine_seed(ctx, 4), theta0=w0, record_every=every,
-                   backend="numpy")
+                   num_replicas=1, seed=_engine_seed(ctx, 4), theta0=w0,
+                   observe=[Record(every=every)], execution="numpy")
     snaps = np.asarray(run.trajectory)[:, 0, :]
     N, D = x.shape[0], w0.size
     out = {"step": [], "loss": [], "accuracy": [], "gain": [], "max_gain": [], "min_gain": []}

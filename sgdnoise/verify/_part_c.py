@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from sgdnoise import theory
-from sgdnoise.sim.dynamics import LinearRegressionProblem, sgd, simulate
+from sgdnoise.sim.dynamics import LinearRegressionProblem, Record, sgd, simulate
 from sgdnoise.sim.dynamics._passage import first_passage_times
 from sgdnoise.sim.dynamics._sde import simulate_sde
 from sgdnoise.verify._part_b import _engine_seed
@@ -169,8 +169,8 @@ def run_c1(ctx: RunContext) -> dict[str, Any]:
         theta0 = theta_true + 3.0 * rng.standard_normal(d) / np.sqrt(d)
         steps = 400
         run = simulate(problem, sgd(B), eta=eta, num_steps=steps, num_replicas=1,
-                       seed=_engine_seed(ctx, 1, i), theta0=theta0, record_every=20,
-                       backend=ctx.backend if ctx.backend != "cupy" else "numpy")
+                       seed=_engine_seed(ctx, 1, i), theta0=theta0, observe=[Record(every=20)],
+                       execution=ctx.backend if ctx.backend != "cupy" else "numpy")
         thetas = run.trajectory[:, 0, :]
         measured = np.array([_per_sample_noise_trace(X, y, th) for th in thetas])
         pred = theory.noise_trace_linear_regression(H, thetas - theta_true, sigma2)
@@ -260,7 +260,7 @@ def run_c2(ctx: RunContext) -> dict[str, Any]:
     for j, eta in enumerate((SGD_ETA, 1.0)):
         sgd_run = simulate(problem, sgd(SGD_B), eta=eta, num_steps=500, num_replicas=R,
                            seed=_engine_seed(ctx, 2, 1 + j), theta0=problem.theta_star,
-                           backend=ctx.backend if ctx.backend != "cupy" else "numpy")
+                           execution=ctx.backend if ctx.backend != "cupy" else "numpy")
         delta = sgd_run.theta[:, 0] - th_star
         phi_pred = float(theory.phi(B=SGD_B, eta=eta, h_star=A))
         span = max(3.0, float(np.abs(delta).max()) * 1.01)
@@ -357,7 +357,7 @@ def run_c3(ctx: RunContext) -> dict[str, Any]:
     for i, c in enumerate(cg):
         r = first_passage_times(x, y, eta=SGD_ETA, level=c * L_star, num_steps=sz["sgd_K"],
                                 num_replicas=sz["sgd_R"], seed=_engine_seed(ctx, 3, 3, i),
-                                theta0=th_star, backend=_sde_backend(ctx))
+                                theta0=th_star, execution=_sde_backend(ctx))
         t = np.where(r.censored, sz["sgd_K"], r.first_passage).astype(np.float64)
         sgd_rows.append(_mfpt(t, r.censored))
         ctx.report(i + 1, len(cg), "SGD passage levels")

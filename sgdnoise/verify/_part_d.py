@@ -15,8 +15,9 @@ Estimators: every replica starts at θ*, runs ``burn_in`` steps (≥ 6 relaxatio
 flattest direction) and then reports time averages; replicas are independent, so each claim
 averages the per-replica values and takes the standard error as their sample standard deviation
 over √R.  Weight variances are the second moments about the known minimum,
-x̄² + s² (``theta_mean² + theta_var``), unbiased for the stationary variance (no time-mean
-subtraction bias).  Tolerances: every comparison is a z-score (measured − exact)/s.e.;
+x̄² + s² about θ* (``second_moment`` of ``Moments(about="theta_star")``), unbiased for the
+stationary variance (no time-mean subtraction bias).  Tolerances: every comparison is a z-score
+(measured − exact)/s.e.;
 |z| ≤ 4 over all comparisons of a claim (a few dozen to a few hundred: family-wise false-alarm
 rate at most ~1 % by the union bound, 6.3e-5 per comparison).
 """
@@ -28,7 +29,16 @@ from typing import Any
 import numpy as np
 
 from sgdnoise import theory
-from sgdnoise.sim.dynamics import QuadraticProblem, ReplicaRun, sgd, simulate
+from sgdnoise.sim.dynamics import (
+    Momentum,
+    Moments,
+    NoiseLags,
+    QuadraticProblem,
+    Record,
+    ReplicaRun,
+    sgd,
+    simulate,
+)
 from sgdnoise.verify._part_b import _engine_seed
 from sgdnoise.verify._registry import Claim, Outcome, RunContext
 from sgdnoise.verify.stats import z_scores
@@ -117,35 +127,38 @@ def d_setting(ctx: RunContext, spectrum: str = "log_uniform") -> dict[str, Any]:
 
 
 def _run(ctx: RunContext, scheme: str, opt: int, *, every: int = 1, phase: int = 0,
-         record_every: int | None = None, spectrum: str = "log_uniform") -> ReplicaRun:
+         record_period: int | None = None, spectrum: str = "log_uniform") -> ReplicaRun:
     """One cached simulation of the part-D setting (the same seed for every moment window).
 
     Runs over all steps (``every=1``) also accumulate the noise autocovariance at lags
     0 … 2M − 1.
     """
-    key = (ctx.seed, ctx.backend, ctx.scale, scheme, opt, every, phase, record_every, spectrum)
+    key = (ctx.seed, ctx.backend, ctx.scale, scheme, opt, every, phase, record_period, spectrum)
     if key not in _CACHE:
         st = d_setting(ctx, spectrum)
-        noise_lags = 2 * st["M"] if every == 1 else None
         _, beta, style = D_OPTIMISERS[opt]
+        observe = [Moments(after=st["burn_in"], every=every, phase=phase, about="theta_star")]
+        if every == 1:
+            observe.append(NoiseLags(num_lags=2 * st["M"], after=st["burn_in"]))
+        if record_period is not None:
+            observe.append(Record(every=record_period, loss=True))
         _CACHE[key] = simulate(
             st["problem"], sgd(st["S"], scheme=scheme), eta=st["eta"], num_steps=st["num_steps"],
             num_replicas=st["replicas"],
             seed=_engine_seed(ctx, 4, opt, int(scheme == "iid"), D_SPECTRA.index(spectrum)),
-            beta=beta, momentum_style=style, moments_after=st["burn_in"], moments_every=every,
-            moments_phase=phase, noise_lags=noise_lags, record_every=record_every,
-            track_loss=record_every is not None, backend=ctx.backend)
+            momentum=Momentum(beta, style=style), observe=observe, execution=ctx.backend)
     return _CACHE[key]
 
 
-def _per_replica_second_moment(run: ReplicaRun, theta_star: np.ndarray) -> np.ndarray:
-    """(R, D): time average of (x − x*)² per replica, s² + (x̄ − x*)²."""
-    return run.theta_var + (run.theta_mean - theta_star) ** 2
+def _per_replica_second_moment(run: ReplicaRun) -> np.ndarray:
+    """(R, D): time average of (x − x*)² per replica, s² + (x̄ − x*)² (the run's
+    ``second_moment``, from ``Moments(about="theta_star")``)."""
+    return run.second_moment
 
 
-def _second_moment(run: ReplicaRun, theta_star: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _second_moment(run: ReplicaRun) -> tuple[np.ndarray, np.ndarray]:
     """Replica mean and standard error of the per-replica second moment about x* (per column)."""
-    per = _per_replica_second_moment(run, theta_star)
+    per = _per_replica_second_moment(run)
     R = per.shape[0]
     return per.mean(axis=0), per.std(axis=0, ddof=1) / np.sqrt(R)
 
@@ -206,8 +219,7 @@ def _variance_rows(ctx: RunContext, scheme: str, every: int, phase: int) -> dict
     st = d_setting(ctx)
     rows: dict[str, Any] = {}
     for opt, (label, beta, _style) in enumerate(D_OPTIMISERS):
-        m, se = _second_moment(_run(ctx, scheme, opt, every=every, phase=phase),
-                               st["problem"].theta_star)
+        m, se = _second_moment(_run(ctx, scheme, opt, every=every, phase=phase))
         if scheme == "iid":
             pred = theory.weight_variance_iid(st["lam"], st["C"], st["eta"], beta)
         else:
@@ -311,7 +323,7 @@ def run_d4(ctx: RunContext) -> dict[str, Any]:
     for scheme in ("reshuffle", "iid"):
         for opt, (label, beta, _style) in enumerate(D_OPTIMISERS):
             run = _run(ctx, scheme, opt)
-            X = _per_replica_second_moment(run, st["problem"].theta_star)
+            X = _per_replica_second_moment(run)
             Vv = run.velocity_var + run.velocity_mean**2
             tau = X.mean(axis=0) / Vv.mean(axis=0)
             se = (X - tau * Vv).std(axis=0, ddof=1) / (np.sqrt(X.shape[0]) * Vv.mean(axis=0))
@@ -367,8 +379,8 @@ def run_d5(ctx: RunContext) -> dict[str, Any]:
     st = d_setting(ctx, "bulk")
     out: dict[str, Any] = {"lam": st["lam"], "eta": st["eta"], "M": st["M"], "rows": {}}
     for opt, (label, beta, _style) in enumerate(D_OPTIMISERS):
-        run = _run(ctx, "reshuffle", opt, record_every=8, spectrum="bulk")
-        X = _per_replica_second_moment(run, st["problem"].theta_star)     # (R, D)
+        run = _run(ctx, "reshuffle", opt, record_period=8, spectrum="bulk")
+        X = _per_replica_second_moment(run)     # (R, D)
         L_rep = 0.5 * X @ st["lam"]
         R = L_rep.size
         var_e = np.asarray(theory.weight_variance_epoch(st["lam"], st["C"], st["eta"], beta,

@@ -36,9 +36,14 @@ from sgdnoise.sim import families, sampling
 from sgdnoise.sim.data import gaussian_mixture, gaussian_regression
 from sgdnoise.sim.dynamics import (
     ENGINE_SCHEMES,
+    Execution,
+    FirstPassage,
     LinearRegressionProblem,
     ModelProblem,
+    Moments,
+    NoiseLags,
     QuadraticProblem,
+    Record,
     Toy2DProblem,
     double_well_gradient,
     double_well_loss,
@@ -221,7 +226,8 @@ def simulate_kwargs(draw, problem, noises):
         noise = langevin("fixed", covariance=draw(psd_matrices(D)))
     kw = {"eta": draw(POSITIVE), "num_steps": draw(st.integers(0, 12)),
           "num_replicas": draw(st.integers(1, 3)), "seed": draw(st.integers(0, 2**64 - 1)),
-          "beta": draw(st.sampled_from([0.0, 0.5, 0.999]))}
+          "momentum": draw(st.sampled_from([0.0, 0.5, 0.999]))}
+    observe = []
     if draw(st.booleans()):
         kw["theta0"] = draw(extreme_arrays((D,)))
     elif isinstance(problem, ModelProblem):
@@ -231,15 +237,21 @@ def simulate_kwargs(draw, problem, noises):
     if draw(st.booleans()):
         kw["noise_trace"] = draw(st.sampled_from([0.0, 1e-300, 0.1, 1e300]))
     if draw(st.booleans()):
-        kw["record_every"] = draw(st.integers(1, 5))
-        kw["track_loss"] = draw(st.booleans())
+        observe.append(Record(every=draw(st.integers(1, 5)), loss=draw(st.booleans())))
+    stop = False
     if draw(st.booleans()):
-        kw["first_passage_loss"] = draw(st.floats(-1e300, 1e300))
-        kw["stop_at_first_passage"] = draw(st.booleans())
+        stop = draw(st.booleans())
+        observe.append(FirstPassage(loss=draw(st.floats(-1e300, 1e300)), stop=stop))
     if draw(st.booleans()) and kw["num_steps"] > 0:
-        kw["moments_after"] = draw(st.integers(0, kw["num_steps"]))
-        if draw(st.booleans()) and not kw.get("stop_at_first_passage"):
-            kw["noise_lags"] = draw(st.integers(1, max(1, kw["num_steps"] - kw["moments_after"])))
+        after = draw(st.integers(0, kw["num_steps"]))
+        about = draw(st.sampled_from(["mean", "theta_star", "point"]))
+        if about == "point":
+            about = draw(extreme_arrays((problem.num_params or problem.model.num_params,)))
+        observe.append(Moments(after=after, about=about))
+        if draw(st.booleans()) and not stop:
+            observe.append(NoiseLags(num_lags=draw(st.integers(
+                1, max(1, kw["num_steps"] - after))), after=after))
+    kw["observe"] = draw(st.permutations(observe))
     return noise, kw
 
 
@@ -267,7 +279,7 @@ def test_simulate_numpy(kind, data):
     if problem is None:
         return
     noise, kw = data.draw(simulate_kwargs(problem, NOISES))
-    _call(simulate, problem, noise, backend="numpy", **kw)
+    _call(simulate, problem, noise, execution="numpy", **kw)
 
 
 @needs_numba
@@ -280,7 +292,7 @@ def test_simulate_numba(kind, data):
         return
     noise, kw = data.draw(simulate_kwargs(problem, NUMBA_LINEAR_NOISES if kind == "linear"
                                           else NOISES))
-    _call(simulate, problem, noise, backend="numba", num_threads=1, **kw)
+    _call(simulate, problem, noise, execution=Execution("numba", num_threads=1), **kw)
 
 
 # --------------------------------------------------------------------- SDE, first passage
@@ -349,7 +361,7 @@ def test_first_passage_times(backend, data):
     if data.draw(st.booleans()):
         kw["theta0"] = _scalar(data.draw(extreme_arrays(())))
     _call(first_passage_times, data.draw(extreme_arrays((N,))), data.draw(extreme_arrays((N,))),
-          backend=backend, **kw)
+          execution=backend, **kw)
 
 
 # ----------------------------------------------------------------------------------- train

@@ -20,6 +20,7 @@ from sgdnoise.sim.dynamics import (
     LinearRegressionProblem,
     ModelProblem,
     QuadraticProblem,
+    Record,
     Toy2DProblem,
     first_passage_times,
     gd,
@@ -71,7 +72,7 @@ def test_full_and_leading_langevin_raise_divergence_error_not_linalg_error(kind,
                           f"of step {step - 1}")
     assert f"loss {loss} at step {step - 1}" in msg and "learning rate 5." in msg
     assert "epoch" not in msg
-    assert "first_passage_loss" in msg and not any(o in msg for o in TRAIN_OPTIONS)
+    assert "FirstPassage(loss=" in msg and not any(o in msg for o in TRAIN_OPTIONS)
 
 
 @pytest.mark.parametrize(("problem", "noise", "kw", "expected"), [
@@ -91,7 +92,7 @@ def test_simulate_divergence_names_replica_step_and_epoch_on_every_backend(probl
                                                                           expected, backend):
     eta = 5.0 if problem is LIN else 2.0
     err = _raises(simulate, problem, noise, eta=eta, num_steps=3000, num_replicas=6, seed=3,
-                  backend=backend, **kw)
+                  execution=backend, **kw)
     replica, step, epoch, code = expected
     assert (err.replica, err.step, err.epoch, err.lr) == (replica, step, epoch, eta)
     reason = "non-finite parameters" if code == 1 else "the noise statistics"
@@ -118,8 +119,8 @@ def test_simulate_flags_a_loss_that_overflows_while_theta_is_finite(backend):
     L = θ²/2 is not: the run must not return loss_final = inf."""
     problem = QuadraticProblem(np.array([[1.0]]))
     err = _raises(simulate, problem, gd(), eta=3.0, num_steps=700, num_replicas=2, seed=0,
-                  theta0=np.array([[0.0], [1.0]]), record_every=100, track_loss=True,
-                  backend=backend)
+                  theta0=np.array([[0.0], [1.0]]), observe=[Record(every=100, loss=True)],
+                  execution=backend)
     # θ_500 = 2^500 ≈ 3e150 (L ≈ 5e301), θ_600 ≈ 4e180 (L overflows)
     assert (err.replica, err.step) == (1, 600)
     assert err.loss == pytest.approx(0.5 * 4.0 ** 500) and "at step 500" in str(err)
@@ -130,7 +131,7 @@ def test_simulate_flags_a_loss_that_overflows_while_theta_is_finite(backend):
 def test_simulate_refuses_a_theta0_whose_loss_overflows(backend):
     with pytest.raises(ValueError, match="theta0: the loss at theta0 is not finite"):
         simulate(QuadraticProblem(np.eye(2)), gd(), eta=0.1, num_steps=3, num_replicas=1,
-                 seed=0, theta0=np.array([1e200, 0.0]), backend=backend)
+                 seed=0, theta0=np.array([1e200, 0.0]), execution=backend)
 
 
 def test_const_noise_from_an_overflowing_sigma_hat_is_refused():
@@ -169,7 +170,7 @@ def test_first_passage_times_raises_divergence_error_with_the_last_finite_loss(b
     x = rng.normal(size=20)
     y = x + 0.1 * rng.normal(size=20)
     err = _raises(first_passage_times, x, y, eta=50.0, level=1.7e308, num_steps=5000,
-                  num_replicas=40, seed=0, backend=backend)
+                  num_replicas=40, seed=0, execution=backend)
     assert (err.replica, err.step, err.epoch, err.lr) == (11, 135, None, 50.0)
     assert err.loss == pytest.approx(1.0762711176537334e305, rel=1e-12)
     msg = str(err)
@@ -181,7 +182,7 @@ def test_first_passage_times_raises_divergence_error_with_the_last_finite_loss(b
 def test_first_passage_times_refuses_a_theta0_whose_loss_overflows():
     with pytest.raises(ValueError, match="theta0: the loss at theta0"):
         first_passage_times([1.0, 2.0], [0.0, 1.0], eta=0.1, level=1.0, num_steps=3,
-                            num_replicas=1, seed=0, theta0=1e200, backend="numpy")
+                            num_replicas=1, seed=0, theta0=1e200, execution="numpy")
 
 
 # ------------------------------------------------------------------------------------ train

@@ -16,9 +16,15 @@ import pytest
 
 from sgdnoise.sim import philox
 from sgdnoise.sim.dynamics import (
+    Execution,
+    FirstPassage,
     LinearRegressionProblem,
     ModelProblem,
+    Moments,
+    Momentum,
+    NoiseLags,
     QuadraticProblem,
+    Record,
     ReplicaRun,
     Toy2DProblem,
     gd,
@@ -258,7 +264,8 @@ def test_numpy_engine_matches_a_brute_force_loop(which, noise, form, trace, beta
         theta0 = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [-1.0, 0.5, 2.0]])
     seed = 2**63 + 17
     run = simulate(problem, noise, eta=eta, num_steps=30, num_replicas=3, seed=seed,
-                   theta0=theta0, form=form, noise_trace=trace, beta=beta, momentum_style=style)
+                   theta0=theta0, form=form, noise_trace=trace,
+                   momentum=Momentum(beta, style=style))
     for r in range(3):
         ref = _reference(model, noise, eta=eta, num_steps=30, seed=seed, r=r, theta0=theta0[r],
                          form=form, noise_trace=trace, beta=beta, style=style)
@@ -276,7 +283,7 @@ def test_quadratic_fixed_noise_covariance_matches_the_discrete_sum():
     theta_star = np.array([1.0, -2.0, 0.5])
     R = 20_000
     run = simulate(QuadraticProblem(H, theta_star), langevin("fixed", covariance=Sigma), eta=eta,
-                   num_steps=20, num_replicas=R, seed=9, record_every=1)
+                   num_steps=20, num_replicas=R, seed=9, observe=[Record(every=1)])
     P = np.eye(3) - eta * H
     for k in (1, 5, 20):
         C = sum(np.linalg.matrix_power(P, j) @ (eta**2 * Sigma) @ np.linalg.matrix_power(P, j)
@@ -342,19 +349,36 @@ def test_replica_start_selects_the_same_streams():
     whole = simulate(problem, sgd(3, scheme="reshuffle"), eta=0.05, num_steps=20,
                      num_replicas=6, seed=4)
     part = simulate(problem, sgd(3, scheme="reshuffle"), eta=0.05, num_steps=20,
-                    num_replicas=2, seed=4, replica_start=3)
+                    num_replicas=2, seed=4, execution=Execution(replica_start=3))
     np.testing.assert_array_equal(part.theta, whole.theta[3:5])
 
 
-def test_progress_prints_and_does_not_change_the_numbers(capsys):
+def test_progress_prints_and_does_not_change_the_numbers(capsys, monkeypatch):
+    """The bar (tqdm, forced on: stderr is captured, not a terminal) advances in 10 chunks."""
+    from sgdnoise.sim.dynamics import _engine
+
+    real = _engine.progress_bar
+    updates = []
+
+    def forced(total, **kw):
+        bar = real(total, **{**kw, "enabled": kw["enabled"] is not False, "mininterval": 0})
+        step = bar.update
+        bar.update = lambda n=1: (updates.append(n), step(n))
+        return bar
+
+    monkeypatch.setattr(_engine, "progress_bar", forced)
     problem = Toy2DProblem(toy_data(1, N=20))
     kw = {"eta": 0.005, "num_steps": 37, "num_replicas": 3, "seed": 5, "form": "parameter",
-          "noise_trace": 0.01, "record_every": 4, "track_loss": True,
-          "first_passage_loss": 0.3, "moments_after": 11}
+          "noise_trace": 0.01,
+          "observe": [Record(every=4, loss=True), FirstPassage(loss=0.3), Moments(after=11)]}
     quiet = simulate(problem, sgd(2, scheme="reshuffle"), **kw)
-    loud = simulate(problem, sgd(2, scheme="reshuffle"), progress=True, **kw)
+    capsys.readouterr()
+    updates.clear()
+    loud = simulate(problem, sgd(2, scheme="reshuffle"),
+                    execution=Execution(progress=True), **kw)
     err = capsys.readouterr().err
-    assert err.count("simulate [") == 10 and "37/37 (100 %)" in err
+    assert len(updates) == 10 and sum(updates) == 37
+    assert "simulate toy2d" in err and "/37" in err
     for name in ("theta", "velocity", "trajectory", "loss", "first_passage", "theta_mean",
                  "theta_var", "velocity_var", "loss_final"):
         np.testing.assert_array_equal(getattr(loud, name), getattr(quiet, name))
@@ -366,8 +390,8 @@ def test_recording_first_passage_and_censoring():
     problem = QuadraticProblem(np.array([[1.0]]))
     c = 0.1
     run = simulate(problem, langevin("const", sigma2=0.5), eta=0.1, num_steps=300,
-                   num_replicas=50, seed=6, record_every=1, track_loss=True,
-                   first_passage_loss=c)
+                   num_replicas=50, seed=6,
+                   observe=[Record(every=1, loss=True), FirstPassage(loss=c)])
     np.testing.assert_array_equal(run.record_steps, np.arange(301))
     np.testing.assert_allclose(run.loss, 0.5 * run.trajectory[..., 0] ** 2, rtol=1e-15)
     above = run.loss >= c
@@ -379,7 +403,7 @@ def test_recording_first_passage_and_censoring():
     np.testing.assert_allclose(run.loss_final, run.loss[-1])
     # recording every 7 steps: steps 0, 7, …, 294
     sparse = simulate(problem, langevin("const", sigma2=0.5), eta=0.1, num_steps=300,
-                      num_replicas=50, seed=6, record_every=7)
+                      num_replicas=50, seed=6, observe=[Record(every=7)])
     np.testing.assert_array_equal(sparse.record_steps, np.arange(0, 301, 7))
     np.testing.assert_array_equal(sparse.trajectory, run.trajectory[::7])
     assert sparse.loss is None and sparse.first_passage is None and sparse.theta_mean is None
@@ -388,9 +412,10 @@ def test_recording_first_passage_and_censoring():
 def test_stop_at_first_passage_absorbs_the_replica():
     problem = QuadraticProblem(np.array([[1.0]]))
     kw = {"eta": 0.1, "num_steps": 300, "num_replicas": 50, "seed": 6,
-          "first_passage_loss": 0.1, "record_every": 1, "track_loss": True}
+          "observe": [FirstPassage(loss=0.1), Record(every=1, loss=True)]}
     free = simulate(problem, langevin("const", sigma2=0.5), **kw)
-    stop = simulate(problem, langevin("const", sigma2=0.5), stop_at_first_passage=True, **kw)
+    kw["observe"] = [FirstPassage(loss=0.1, stop=True), Record(every=1, loss=True)]
+    stop = simulate(problem, langevin("const", sigma2=0.5), **kw)
     np.testing.assert_array_equal(stop.first_passage, free.first_passage)
     for r in range(50):
         k = stop.first_passage[r]
@@ -407,7 +432,8 @@ def test_moments_equal_statistics_of_the_recorded_trajectory():
     problem = LinearRegressionProblem(X_LIN, Y_LIN)
     for k0 in (0, 13, 40):
         run = simulate(problem, sgd(2, scheme="iid"), eta=0.05, num_steps=40, num_replicas=3,
-                       seed=7, theta0=np.ones(3), beta=0.5, record_every=1, moments_after=k0)
+                       seed=7, theta0=np.ones(3), momentum=0.5,
+                       observe=[Record(every=1), Moments(after=k0)])
         traj = run.trajectory[k0:]
         assert run.moments_count == 41 - k0
         np.testing.assert_allclose(run.theta_mean, traj.mean(axis=0), rtol=1e-12)
@@ -419,9 +445,9 @@ def test_moments_equal_statistics_of_the_recorded_trajectory():
 
 def test_momentum_styles_coincide_for_constant_eta():
     problem = Toy2DProblem(toy_data(2, N=20))
-    kw = {"eta": 0.004, "num_steps": 50, "num_replicas": 3, "seed": 8, "beta": 0.7}
-    a = simulate(problem, sgd(3), momentum_style="heavy_ball", **kw)
-    b = simulate(problem, sgd(3), momentum_style="pytorch", **kw)
+    kw = {"eta": 0.004, "num_steps": 50, "num_replicas": 3, "seed": 8}
+    a = simulate(problem, sgd(3), momentum=Momentum(0.7, style="heavy_ball"), **kw)
+    b = simulate(problem, sgd(3), momentum=Momentum(0.7, style="pytorch"), **kw)
     np.testing.assert_allclose(a.theta, b.theta, rtol=1e-12)
     np.testing.assert_allclose(a.velocity, -kw["eta"] * b.velocity, rtol=1e-10)
 
@@ -444,7 +470,7 @@ def test_model_problem_matches_linear_regression_problem():
     mod = ModelProblem(LinearRegression(X_LIN, Y_LIN))
     for noise in (sgd(4, scheme="reshuffle"), langevin("hessian", k=1, B=2)):
         kw = {"eta": 0.05, "num_steps": 25, "num_replicas": 3, "seed": 10,
-              "theta0": np.zeros(3), "record_every": 5, "track_loss": True}
+              "theta0": np.zeros(3), "observe": [Record(every=5, loss=True)]}
         a = simulate(lin, noise, **kw)
         b = simulate(mod, noise, **kw)
         np.testing.assert_allclose(b.theta, a.theta, rtol=1e-11, atol=1e-13)
@@ -481,15 +507,16 @@ def test_quadratic_problem_noise_kinds_with_explicit_trace():
 # ----------------------------------------------------------------------------- persistence
 def test_replica_run_round_trip(tmp_path):
     run = simulate(Toy2DProblem(toy_data(3, N=10)), langevin("diag"), eta=0.005, num_steps=12,
-                   num_replicas=3, seed=13, form="parameter", noise_trace=0.01, record_every=3,
-                   track_loss=True, first_passage_loss=1.0, moments_after=4)
+                   num_replicas=3, seed=13, form="parameter", noise_trace=0.01,
+                   observe=[Record(every=3, loss=True), FirstPassage(loss=1.0), Moments(after=4)])
     json.dumps(run.to_dict())
     assert run.config["noise"]["kind"] == "diag" and run.config["backend"] == "numpy"
     assert run.config["seed"] == 13 and "versions" in run.provenance
     path = run.save(tmp_path / "run.json")
     assert path.exists() and (tmp_path / "run.npz").exists()
     back = ReplicaRun.load(path)
-    for name in ReplicaRun._ARRAYS:
+    assert set(back.arrays()) == set(run.arrays())
+    for name in run.arrays():
         np.testing.assert_array_equal(getattr(back, name), getattr(run, name))
     assert back.config == run.config and back.moments_count == run.moments_count
 
@@ -516,25 +543,29 @@ def _call(problem=LIN, noise=None, **kw):
     (lambda: _call(num_replicas=0), "num_replicas"),
     (lambda: _call(seed=-1), "seed"),
     (lambda: _call(seed=2**64), "seed"),
-    (lambda: _call(replica_start=2**32 - 1), "replica_start"),
+    (lambda: _call(execution=Execution(replica_start=2**32 - 1)), "replica_start"),
     (lambda: _call(theta0=np.zeros(4)), "theta0"),
     (lambda: _call(theta0=np.zeros((3, 3))), "theta0"),
     (lambda: _call(theta0=np.array([np.nan, 0, 0])), "theta0"),
     (lambda: _call(form="params"), "form"),
-    (lambda: _call(beta=1.0), "beta"),
-    (lambda: _call(momentum_style="nesterov"), "momentum_style"),
+    (lambda: _call(momentum=1.0), "beta"),
+    (lambda: _call(momentum=Momentum(0.5, style="nesterov")), "style"),
+    (lambda: _call(momentum="0.5"), "momentum"),
     (lambda: _call(noise_trace=-1.0, form="parameter"), "noise_trace"),
-    (lambda: _call(record_every=0), "record_every"),
-    (lambda: _call(track_loss=True), "track_loss"),
-    (lambda: _call(track_loss=1, record_every=1), "track_loss"),
-    (lambda: _call(first_passage_loss=float("inf")), "first_passage_loss"),
-    (lambda: _call(first_passage_loss="1"), "first_passage_loss"),
-    (lambda: _call(stop_at_first_passage=True), "stop_at_first_passage"),
-    (lambda: _call(moments_after=4), "moments_after"),
-    (lambda: _call(moments_after=-1), "moments_after"),
-    (lambda: _call(backend="gpu"), "backend"),
-    (lambda: _call(num_threads=0), "num_threads"),
-    (lambda: _call(progress="yes"), "progress"),
+    (lambda: _call(observe=[Record(every=0)]), "Record.every"),
+    (lambda: _call(observe=[Record(every=1, loss=1)]), "Record.loss"),
+    (lambda: _call(observe=[FirstPassage(loss=float("inf"))]), "FirstPassage.loss"),
+    (lambda: _call(observe=[FirstPassage(loss="1")]), "FirstPassage.loss"),
+    (lambda: _call(observe=[FirstPassage(loss=1.0, stop=1)]), "FirstPassage.stop"),
+    (lambda: _call(observe=[Moments(after=4)]), "Moments.after"),
+    (lambda: _call(observe=[Moments(after=-1)]), "Moments.after"),
+    (lambda: _call(observe=[Record(), Record(every=2)]), "observe"),
+    (lambda: _call(observe=Record), "observe"),
+    (lambda: _call(observe=["record"]), "observe"),
+    (lambda: _call(execution="gpu"), "backend"),
+    (lambda: _call(execution=3), "execution"),
+    (lambda: _call(execution=Execution(num_threads=0)), "num_threads"),
+    (lambda: _call(execution=Execution(progress="yes")), "progress"),
     (lambda: _call(noise=sgd(18)), "B"),
     (lambda: _call(noise=langevin("full", B=18)), "B"),
     (lambda: _call(noise=langevin("leading", k=4)), "k"),
@@ -547,9 +578,9 @@ def _call(problem=LIN, noise=None, **kw):
     (lambda: _call(problem=QUAD, noise=langevin("const")), "noise"),
     (lambda: _call(problem=ModelProblem(LinearRegression(X_LIN, Y_LIN)), noise=gd()), "theta0"),
     (lambda: _call(problem=ModelProblem(object()), noise=gd()), "model"),
-    (lambda: _call(problem=TOYP, num_steps=10**9, num_replicas=1000, record_every=1),
-     "record_every"),
-    (lambda: _call(problem=ModelProblem(LinearRegression(X_LIN, Y_LIN)), backend="cupy",
+    (lambda: _call(problem=TOYP, num_steps=10**9, num_replicas=1000,
+                   observe=[Record(every=1)]), "Record.every"),
+    (lambda: _call(problem=ModelProblem(LinearRegression(X_LIN, Y_LIN)), execution="cupy",
                    theta0=np.zeros(3)), "backend"),
     (lambda: sgd(0), "B"),
     (lambda: sgd(2, scheme="epoch"), "scheme"),
@@ -593,7 +624,7 @@ TILT = QuadraticProblem(H_D, np.array([0.5, -1.0, 0.2]), _rng_d.standard_normal(
 
 
 def _d_run(problem, noise=None, **extra):
-    kw = {"eta": 0.3, "num_steps": 120, "num_replicas": 3, "seed": 5, "beta": 0.0}
+    kw = {"eta": 0.3, "num_steps": 120, "num_replicas": 3, "seed": 5}
     kw.update(extra)
     return simulate(problem, noise or sgd(4, scheme="reshuffle"), **kw)
 
@@ -615,7 +646,7 @@ def test_tilted_quadratic_batch_gradient_is_frozen_noise_brute_force():
 
 def test_epoch_noise_sums_to_zero_within_each_epoch():
     """Reshuffled batches of a centred G: the M noises of an epoch sum to 0 (M = 24/4 = 6)."""
-    run = _d_run(TILT, record_every=1, eta=0.3)
+    run = _d_run(TILT, observe=[Record(every=1)], eta=0.3)
     traj = run.trajectory                                     # (K + 1, R, D)
     g = (traj[:-1] - traj[1:]) / 0.3                          # β = 0: θ_{k+1} = θ_k − η g_k
     xi = g - (traj[:-1] - TILT.theta_star) @ H_D
@@ -626,8 +657,8 @@ def test_epoch_noise_sums_to_zero_within_each_epoch():
 
 @pytest.mark.parametrize("every, phase", [(1, 0), (6, 0), (6, 4), (5, 2)])
 def test_moments_at_a_phase_match_the_recorded_trajectory(every, phase):
-    kw = {"beta": 0.5, "momentum_style": "pytorch", "moments_after": 13}
-    run = _d_run(TILT, record_every=1, moments_every=every, moments_phase=phase, **kw)
+    run = _d_run(TILT, momentum=Momentum(0.5, style="pytorch"),
+                 observe=[Record(every=1), Moments(after=13, every=every, phase=phase)])
     traj = run.trajectory
     k = np.arange(traj.shape[0])
     sel = (k >= 13) & (k % every == phase)
@@ -642,7 +673,8 @@ def test_moments_at_a_phase_match_the_recorded_trajectory(every, phase):
 @pytest.mark.parametrize("scheme", ["reshuffle", "iid", "replacement"])
 def test_noise_autocovariance_matches_brute_force_products(scheme):
     L, k0 = 7, 11
-    run = _d_run(TILT, sgd(4, scheme=scheme), record_every=1, moments_after=k0, noise_lags=L)
+    run = _d_run(TILT, sgd(4, scheme=scheme),
+                 observe=[Record(every=1), Moments(after=k0), NoiseLags(num_lags=L, after=k0)])
     traj = run.trajectory
     xi = (traj[:-1] - traj[1:]) / 0.3 - (traj[:-1] - TILT.theta_star) @ H_D   # (K, R, D)
     xi = xi[k0:]
@@ -655,24 +687,26 @@ def test_noise_autocovariance_matches_brute_force_products(scheme):
 def test_in_eigenbasis_run_is_the_rotated_run():
     rotated, lam, V = TILT.in_eigenbasis()
     np.testing.assert_allclose(V @ np.diag(lam) @ V.T, H_D, atol=1e-14)
-    a = _d_run(TILT, beta=0.3, record_every=10)
-    b = _d_run(rotated, beta=0.3, record_every=10)
+    a = _d_run(TILT, momentum=0.3, observe=[Record(every=10)])
+    b = _d_run(rotated, momentum=0.3, observe=[Record(every=10)])
     np.testing.assert_allclose(a.trajectory @ V, b.trajectory, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("extra, match", [
-    ({"moments_every": 3}, "moments_every"),
-    ({"moments_after": 5, "moments_every": 3, "moments_phase": 3}, "moments_phase"),
-    ({"moments_after": 5, "moments_every": 0}, "moments_every"),
-    ({"moments_after": 119, "moments_every": 7, "moments_phase": 6}, "moments_phase"),
-    ({"noise_lags": 3}, "noise_lags"),
-    ({"moments_after": 100, "noise_lags": 30}, "noise_lags"),
-    ({"moments_after": 0, "noise_lags": 2, "first_passage_loss": 1.0,
-      "stop_at_first_passage": True}, "noise_lags"),
+    (lambda: Moments(after=5, every=3, phase=3), "Moments.phase"),
+    (lambda: Moments(after=5, every=0), "Moments.every"),
+    (lambda: [Moments(after=119, every=7, phase=6)], "Moments.phase"),
+    (lambda: [Moments(about="origin")], "Moments.about"),
+    (lambda: [Moments(about=np.zeros(4))], "Moments.about"),
+    (lambda: [Moments(about=np.zeros((2, 3)))], "Moments.about"),
+    (lambda: NoiseLags(num_lags=0), "NoiseLags.num_lags"),
+    (lambda: [NoiseLags(num_lags=30, after=100)], "NoiseLags.num_lags"),
+    (lambda: [NoiseLags(num_lags=3, after=121)], "NoiseLags.after"),
+    (lambda: [NoiseLags(num_lags=2), FirstPassage(loss=1.0, stop=True)], "NoiseLags"),
 ])
 def test_invalid_part_d_options_name_the_argument(extra, match):
     with pytest.raises(ValueError, match=match):
-        _d_run(TILT, **extra)
+        _d_run(TILT, observe=extra())
 
 
 @pytest.mark.parametrize("G, match", [(np.zeros((4, 2)), "G"), (np.zeros((0, 3)), "G"),

@@ -13,9 +13,15 @@ import pytest
 
 from sgdnoise import backends
 from sgdnoise.sim.dynamics import (
+    Execution,
+    FirstPassage,
     LinearRegressionProblem,
     ModelProblem,
+    Moments,
+    Momentum,
+    NoiseLags,
     QuadraticProblem,
+    Record,
     Toy2DProblem,
     gd,
     langevin,
@@ -56,7 +62,8 @@ LIN_NOISES = [gd(), sgd(4), sgd(4, scheme="iid"), sgd(4, scheme="reshuffle"),
 MOMENTA = [(0.0, "heavy_ball"), (0.4, "heavy_ball"), (0.4, "pytorch")]
 
 
-def _kwargs(problem, noise, form, beta, style, **extra):
+def _kwargs(problem, noise, form, beta, style, *, stop=False, moments_every=1, moments_phase=0,
+            noise_lags=None, **extra):
     if problem is TOY:
         eta, theta0, level, trace = 0.004, np.array([[1.0, 1.0], [0.8, 1.1], [0.1, -0.2],
                                                       [1.2, 0.9], [-1.0, -1.0]]), 0.5, 0.01
@@ -67,8 +74,11 @@ def _kwargs(problem, noise, form, beta, style, **extra):
     else:
         eta, theta0, level, trace = 0.1, None, 0.002, 0.02
     kw = {"eta": eta, "num_steps": 40, "num_replicas": 5, "seed": 2**33 + 7, "theta0": theta0,
-          "form": form, "beta": beta, "momentum_style": style, "record_every": 6,
-          "track_loss": True, "first_passage_loss": level, "moments_after": 10}
+          "form": form, "momentum": Momentum(beta, style=style),
+          "observe": [Record(every=6, loss=True), FirstPassage(loss=level, stop=stop),
+                      Moments(after=10, every=moments_every, phase=moments_phase)]}
+    if noise_lags is not None:
+        kw["observe"].append(NoiseLags(num_lags=noise_lags, after=10))
     if form == "parameter" and not (noise.name == "gd" or noise.kind == "fixed"
                                     or noise.sigma2 is not None):
         kw["noise_trace"] = trace
@@ -107,8 +117,8 @@ CASES = (_cases(TOY, TOY_NOISES) + _cases(LIN, LIN_NOISES)
 @pytest.mark.parametrize(("problem", "noise", "form", "beta", "style"), CASES)
 def test_numba_matches_numpy_reference(problem, noise, form, beta, style):
     kw = _kwargs(problem, noise, form, beta, style)
-    ref = simulate(problem, noise, backend="numpy", **kw)
-    fast = simulate(problem, noise, backend="numba", **kw)
+    ref = simulate(problem, noise, execution="numpy", **kw)
+    fast = simulate(problem, noise, execution="numba", **kw)
     assert fast.config["backend"] == "numba" and ref.config["backend"] == "numpy"
     _assert_same(fast, ref)
 
@@ -120,9 +130,9 @@ def test_numba_matches_numpy_reference(problem, noise, form, beta, style):
                                                                                sigma2=1e-3)),
 ])
 def test_numba_stop_at_first_passage_matches_numpy(problem, noise):
-    kw = _kwargs(problem, noise, "parameter", 0.0, "heavy_ball", stop_at_first_passage=True)
-    ref = simulate(problem, noise, backend="numpy", **kw)
-    fast = simulate(problem, noise, backend="numba", **kw)
+    kw = _kwargs(problem, noise, "parameter", 0.0, "heavy_ball", stop=True)
+    ref = simulate(problem, noise, execution="numpy", **kw)
+    fast = simulate(problem, noise, execution="numba", **kw)
     assert (ref.first_passage >= 0).any()
     _assert_same(fast, ref)
 
@@ -135,9 +145,10 @@ def test_numba_stop_at_first_passage_matches_numpy(problem, noise):
 def test_numba_results_do_not_depend_on_threads_or_chunks(problem, noise):
     """Bit for bit: 1 vs 2 threads, one kernel call vs ten (``progress=True``)."""
     kw = _kwargs(problem, noise, "parameter", 0.3, "heavy_ball", num_replicas=5)
-    one = simulate(problem, noise, backend="numba", num_threads=1, **kw)
-    two = simulate(problem, noise, backend="numba", num_threads=2, **kw)
-    chunked = simulate(problem, noise, backend="numba", num_threads=2, progress=True, **kw)
+    one = simulate(problem, noise, execution=Execution("numba", num_threads=1), **kw)
+    two = simulate(problem, noise, execution=Execution("numba", num_threads=2), **kw)
+    chunked = simulate(problem, noise, execution=Execution("numba", num_threads=2,
+                                                            progress=True), **kw)
     _assert_same(two, one, exact=True)
     _assert_same(chunked, one, exact=True)
 
@@ -149,7 +160,8 @@ def test_numba_divergence_names_the_same_replica_and_step():
     for backend in ("numpy", "numba"):
         with pytest.raises(DivergenceError) as info:
             simulate(QuadraticProblem(np.array([[1.0]])), gd(), eta=3.0, num_steps=3000,
-                     num_replicas=4, seed=0, theta0=theta0, backend=backend, progress=False)
+                     num_replicas=4, seed=0, theta0=theta0,
+                     execution=Execution(backend, progress=False))
         errors.append(info.value)
     assert [(e.replica, e.step) for e in errors] == [(2, 1022), (2, 1022)]
 
@@ -165,9 +177,9 @@ def test_numba_divergence_names_the_same_replica_and_step():
 def test_numba_refuses_unsupported_combinations(problem, noise, kw):
     with pytest.raises(ValueError, match="backend='numba'.*numpy"):
         simulate(problem, noise, eta=0.01, num_steps=2, num_replicas=2, seed=0,
-                 backend="numba", **kw)
+                 execution="numba", **kw)
     # "auto" falls back to a backend that can run it
-    run = simulate(problem, noise, eta=0.01, num_steps=2, num_replicas=2, seed=0, backend="auto",
+    run = simulate(problem, noise, eta=0.01, num_steps=2, num_replicas=2, seed=0, execution="auto",
                    **kw)
     assert run.config["backend"] in ("numpy", "cupy")
 
@@ -175,7 +187,7 @@ def test_numba_refuses_unsupported_combinations(problem, noise, kw):
 @needs_numba
 def test_auto_prefers_numba_where_it_has_a_kernel():
     run = simulate(TOY, langevin("hessian"), eta=0.004, num_steps=2, num_replicas=2, seed=0,
-                   backend="auto")
+                   execution="auto")
     expect = "cupy" if "cupy" in backends.available() else "numba"
     assert run.config["backend"] == expect
 
@@ -190,8 +202,8 @@ def test_auto_prefers_numba_where_it_has_a_kernel():
 @pytest.mark.parametrize("form", ["gradient", "parameter"])
 def test_cupy_matches_numpy_reference(problem, noise, form):
     kw = _kwargs(problem, noise, form, 0.4, "heavy_ball")
-    ref = simulate(problem, noise, backend="numpy", **kw)
-    fast = simulate(problem, noise, backend="cupy", **kw)
+    ref = simulate(problem, noise, execution="numpy", **kw)
+    fast = simulate(problem, noise, execution="cupy", **kw)
     assert fast.config["backend"] == "cupy"
     _assert_same(fast, ref)
 
@@ -205,9 +217,10 @@ D_FIELDS = FIELDS + ("noise_autocov",)
 
 
 def _d_kwargs(beta, style, **extra):
-    kw = {"eta": 0.3, "num_steps": 60, "num_replicas": 5, "seed": 2**40 + 3, "beta": beta,
-          "momentum_style": style, "record_every": 7, "track_loss": True, "moments_after": 9,
-          "moments_every": 6, "moments_phase": 2, "noise_lags": 8}
+    kw = {"eta": 0.3, "num_steps": 60, "num_replicas": 5, "seed": 2**40 + 3,
+          "momentum": Momentum(beta, style=style),
+          "observe": [Record(every=7, loss=True), Moments(after=9, every=6, phase=2),
+                      NoiseLags(num_lags=8, after=9)]}
     kw.update(extra)
     return kw
 
@@ -232,8 +245,8 @@ def _assert_same_d(fast, ref, *, exact=False):
 @pytest.mark.parametrize(("beta", "style"), MOMENTA)
 def test_numba_matches_numpy_on_the_tilted_quadratic(noise, beta, style):
     kw = _d_kwargs(beta, style)
-    ref = simulate(TILT, noise, backend="numpy", **kw)
-    fast = simulate(TILT, noise, backend="numba", **kw)
+    ref = simulate(TILT, noise, execution="numpy", **kw)
+    fast = simulate(TILT, noise, execution="numba", **kw)
     assert fast.config["backend"] == "numba"
     _assert_same_d(fast, ref)
 
@@ -244,8 +257,8 @@ def test_numba_noise_lags_and_phases_match_numpy_on_toy_and_linear(problem):
     noise = sgd(3, scheme="reshuffle")
     kw = _kwargs(problem, noise, "gradient", 0.4, "pytorch", moments_every=3, moments_phase=1,
                  noise_lags=5)
-    ref = simulate(problem, noise, backend="numpy", **kw)
-    fast = simulate(problem, noise, backend="numba", **kw)
+    ref = simulate(problem, noise, execution="numpy", **kw)
+    fast = simulate(problem, noise, execution="numba", **kw)
     assert np.abs(ref.noise_autocov).max() > 0
     _assert_same_d(fast, ref)
 
@@ -254,9 +267,10 @@ def test_numba_noise_lags_and_phases_match_numpy_on_toy_and_linear(problem):
 def test_numba_noise_lags_do_not_depend_on_threads_or_chunks():
     kw = _d_kwargs(0.3, "heavy_ball", num_replicas=7)
     noise = sgd(4, scheme="reshuffle")
-    one = simulate(TILT, noise, backend="numba", num_threads=1, **kw)
-    two = simulate(TILT, noise, backend="numba", num_threads=2, **kw)
-    chunked = simulate(TILT, noise, backend="numba", num_threads=2, progress=True, **kw)
+    one = simulate(TILT, noise, execution=Execution("numba", num_threads=1), **kw)
+    two = simulate(TILT, noise, execution=Execution("numba", num_threads=2), **kw)
+    chunked = simulate(TILT, noise, execution=Execution("numba", num_threads=2, progress=True),
+                       **kw)
     _assert_same_d(two, one, exact=True)
     _assert_same_d(chunked, one, exact=True)
 
@@ -265,7 +279,7 @@ def test_numba_noise_lags_do_not_depend_on_threads_or_chunks():
 def test_numba_refuses_the_tilted_quadratic_where_it_needs_sigma_hat():
     with pytest.raises(ValueError, match="backend='numba'"):
         simulate(TILT, langevin("diag", B=2), eta=0.1, num_steps=3, num_replicas=1, seed=0,
-                 backend="numba")
+                 execution="numba")
     run = simulate(TILT, langevin("diag", B=2), eta=0.1, num_steps=3, num_replicas=1, seed=0,
-                   backend="auto")
+                   execution="auto")
     assert run.config["backend"] in ("numpy", "cupy")

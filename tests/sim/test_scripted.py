@@ -7,7 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from sgdnoise.sim.dynamics import LinearRegressionProblem, sgd, simulate
+from sgdnoise.sim.dynamics import (
+    FirstPassage,
+    LinearRegressionProblem,
+    Moments,
+    Record,
+    sgd,
+    simulate,
+)
 from sgdnoise.sim.scripted import (
     RunConfig,
     apply_overrides,
@@ -21,8 +28,8 @@ BASE = {
     "problem": {"kind": "linear_regression", "N": 64, "d": 3, "noise": 0.5, "seed": 2},
     "noise": {"kind": "sgd", "B": 4, "scheme": "reshuffle"},
     "dynamics": {"eta": 0.05, "num_steps": 300, "num_replicas": 8},
-    "measure": {"record_every": 50, "track_loss": True, "first_passage_loss": 0.2,
-                "moments_after": 100},
+    "measure": {"record": {"every": 50, "loss": True}, "first_passage": {"loss": 0.2},
+                "moments": {"after": 100}},
     "run": {"seed": 7, "name": "small"},
 }
 
@@ -30,9 +37,10 @@ BASE = {
 def with_(**changes):
     """BASE with dotted keys changed (value None deletes the key)."""
     out = apply_overrides(BASE, {k.replace("__", "."): v for k, v in changes.items()})
-    for section in out.values():
-        for key in [k for k, v in section.items() if v is None]:
-            del section[key]
+    tables = [*out.values(), *(t for t in out.get("measure", {}).values() if isinstance(t, dict))]
+    for table in tables:
+        for key in [k for k, v in table.items() if v is None]:
+            del table[key]
     return out
 
 
@@ -56,9 +64,23 @@ BAD = [
     (with_(dynamics__momentum_style="nesterov"), "dynamics.momentum_style: 'nesterov' is not"),
     (with_(dynamics__theta0=[0.0, 1.0]), "dynamics.theta0: must have length 3"),
     (with_(dynamics__num_steps=-1), "dynamics.num_steps: must be >= 0"),
-    (with_(measure__track_loss="yes"), "measure.track_loss: expected true or false"),
-    (with_(measure__record_every=None), "measure.track_loss: needs measure.record_every"),
-    (with_(measure__moments_after=301), "measure.moments_after: must be <= dynamics.num_steps"),
+    (with_(measure__record__loss="yes"), "measure.record.loss: expected true or false"),
+    (with_(measure__record__every=None), "measure.record.every: required key is missing"),
+    (with_(measure__moments__after=301),
+     "measure.moments.after: must be <= dynamics.num_steps"),
+    (with_(measure__moments__every=3, measure__moments__phase=3),
+     "measure.moments.phase: must be < measure.moments.every = 3"),
+    (with_(measure__moments__about="origin"), "measure.moments.about: 'origin' is not one of"),
+    (with_(measure__moments__colour=1), "measure.moments.colour: unknown key; allowed keys"),
+    (with_(measure__noise_lags__num_lags=300, measure__noise_lags__after=100),
+     "measure.noise_lags.num_lags: must be <= dynamics.num_steps - measure.noise_lags.after"),
+    (with_(measure__noise_lags__num_lags=3, measure__first_passage__stop=True),
+     "measure.noise_lags: cannot be combined with measure.first_passage.stop"),
+    (with_(measure__histogram__bins=3), "measure.histogram: unknown measurement; allowed:"),
+    ({**BASE, "measure": {"record_every": 50}},
+     "measure.record_every: moved: now measure.record.every"),
+    ({**BASE, "measure": {"moments_after": 50}},
+     "measure.moments_after: moved: now measure.moments.after"),
     (with_(run__backend="tpu"), "run.backend: 'tpu' is not one of numpy, numba, cupy, auto"),
     (with_(run__name="a/b"), "run.name: expected a non-empty name without path separators"),
     (with_(run__colour="red"), "run.colour: unknown key; allowed keys: backend, name, "),
@@ -145,8 +167,9 @@ def test_config_run_equals_direct_simulate_call():
 
     data = gaussian_regression(64, np.eye(3), sigma=0.5, rng=np.random.default_rng(2))
     direct = simulate(LinearRegressionProblem(data.x, data.y), sgd(4, scheme="reshuffle"),
-                      eta=0.05, num_steps=300, num_replicas=8, seed=7, record_every=50,
-                      track_loss=True, first_passage_loss=0.2, moments_after=100)
+                      eta=0.05, num_steps=300, num_replicas=8, seed=7,
+                      observe=[Record(every=50, loss=True), FirstPassage(loss=0.2),
+                               Moments(after=100)])
     scripted = run_config(BASE, out_dir=None).run
     for name in ("theta", "trajectory", "loss", "first_passage", "theta_mean", "velocity_var"):
         np.testing.assert_array_equal(getattr(scripted, name), getattr(direct, name))
@@ -200,5 +223,10 @@ def test_overrides_need_section_and_key():
     assert cfg.with_overrides({"dynamics.eta": 0.01}).dynamics["eta"] == 0.01
     with pytest.raises(ValueError, match=r"eta: expected a key of the form section\.key"):
         cfg.with_overrides({"eta": 0.01})
+    assert cfg.with_overrides({"measure.moments.after": 7}).measure["moments"]["after"] == 7
+    lags = cfg.with_overrides({"measure.noise_lags.num_lags": 4}).measure["noise_lags"]
+    assert lags == {"num_lags": 4, "after": 0}
+    with pytest.raises(ValueError, match=r"measure\.table\.key"):
+        cfg.with_overrides({"measure.moments": 7})
     with pytest.raises(ValueError, match="dyn.eta: unknown section 'dyn'"):
         cfg.with_overrides({"dyn.eta": 0.01})

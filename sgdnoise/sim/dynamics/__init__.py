@@ -25,8 +25,9 @@ Zhu, Wu, Yu, Wu & Ma, ICML 2019 (arXiv:1803.00195), spec part B; Mori et al., IC
 
 from sgdnoise.sim.dynamics._engine import (
     FORMS,
-    MAX_RECORD_BYTES,
+    MOVED_KEYWORDS,
     NUMBA_LINEAR_KINDS,
+    MovedArgumentError,
     ReplicaRun,
     simulate,
 )
@@ -55,6 +56,7 @@ from sgdnoise.sim.dynamics._sde import (
     double_well_loss,
     simulate_sde,
 )
+from sgdnoise.sim.dynamics._settings import Execution, Momentum
 from sgdnoise.sim.dynamics._structures import (
     ENGINE_SCHEMES,
     KINDS,
@@ -64,22 +66,39 @@ from sgdnoise.sim.dynamics._structures import (
     structured_covariance,
     top_weights,
 )
+from sgdnoise.sim.dynamics.observers import (
+    MAX_RECORD_BYTES,
+    FirstPassage,
+    Moments,
+    NoiseLags,
+    Observer,
+    Record,
+)
 
 __all__ = [
     "ENGINE_SCHEMES",
     "FORMS",
     "KINDS",
     "MAX_RECORD_BYTES",
+    "MOVED_KEYWORDS",
     "NOISE_NAMES",
     "NUMBA_LINEAR_KINDS",
     "PAPER_VARIANTS",
     "SDE_NOISES",
+    "Execution",
+    "FirstPassage",
     "LinearRegressionProblem",
     "ModelProblem",
+    "Moments",
+    "Momentum",
+    "MovedArgumentError",
     "NoiseIndicators",
+    "NoiseLags",
     "NoiseModel",
+    "Observer",
     "PassageTimes",
     "QuadraticProblem",
+    "Record",
     "ReplicaRun",
     "SDERun",
     "Toy2DProblem",

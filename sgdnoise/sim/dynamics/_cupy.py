@@ -1,7 +1,8 @@
 """CuPy backend: the array-module-generic reference of ``_numpy`` run on device arrays.
 
-The problem's data and the run's state are copied to the GPU once (``cupy.asarray``), every
-chunk of steps runs there, and the state comes back with ``cupy.asnumpy`` at the end.  CuPy is
+The problem's data and the run's state are copied to the GPU once (``cupy.asarray``), the
+observers' states are created there, every chunk of steps runs there, and the states come back
+with ``cupy.asnumpy`` at the end.  CuPy is
 imported only when this backend is used.  Random numbers are the same Philox streams as on the
 CPU (uint64 arithmetic on device), so runs agree with the numpy reference up to round-off.
 """
@@ -31,11 +32,12 @@ def divergence(ctx: _numpy._Context) -> tuple[Any, Any, Any]:
     return _numpy.divergence(ctx)
 
 
-def finish(ctx: _numpy._Context) -> dict[str, Any]:
-    """The state copied to the host (``cupy.asnumpy``)."""
+def finish(ctx: _numpy._Context) -> tuple[dict[str, Any], list[Any]]:
+    """The engine's and the observers' states copied to the host (``cupy.asnumpy``)."""
     import cupy
 
-    return {name: cupy.asnumpy(a) for name, a in ctx.st.items()}
+    return ({name: cupy.asnumpy(a) for name, a in ctx.st.items()},
+            [_numpy._to_host(s, cupy.asnumpy) for s in ctx.states])
 
 
 __all__ = ["divergence", "finish", "prepare", "run_chunk"]

@@ -2,23 +2,24 @@ r"""``simulate``: many independent replicas of GD, SGD or Langevin dynamics, and
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import json
 import math
-import numbers
 import os
-import sys
-import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from sgdnoise import _io, backends
+from sgdnoise._progress import progress_bar
 from sgdnoise._typing import FloatArray, IntArray
-from sgdnoise._validate import as_float_array, check_choice, check_positive, check_positive_int
+from sgdnoise._validate import as_float_array, check_choice, check_positive
 from sgdnoise.sim import philox
 from sgdnoise.sim.dynamics._noise import NoiseModel, _fixed_root
 from sgdnoise.sim.dynamics._problems import (
@@ -28,24 +29,50 @@ from sgdnoise.sim.dynamics._problems import (
     QuadraticProblem,
     Toy2DProblem,
 )
+from sgdnoise.sim.dynamics._settings import Execution, Momentum
 from sgdnoise.sim.dynamics._structures import minibatch_scale
-from sgdnoise.sim.training import MOMENTUM_STYLES, DivergenceError
+from sgdnoise.sim.dynamics.observers._base import KNOWN_FIELDS, Observer, RunInfo, check_int
+from sgdnoise.sim.dynamics.observers._final_loss import FinalLoss
+from sgdnoise.sim.training import DivergenceError
 
 #: ``form=`` values: noise added to the gradient or to the parameters.
 FORMS: tuple[str, ...] = ("gradient", "parameter")
 #: Langevin kinds the numba kernel of linear regression and quadratics implements.
 NUMBA_LINEAR_KINDS: tuple[str, ...] = ("const", "dynamic", "diag", "fixed")
-#: Largest recorded trajectory (bytes) before ``record_every`` is refused.
-MAX_RECORD_BYTES = 2 * 2**30
 _KIND_CODES = {"const": 0, "dynamic": 1, "diag": 2, "full": 3, "leading": 4, "hessian": 5,
                "eigvec1": 6, "fixed": 7}
 _SCHEME_CODES = {"replacement": 0, "iid": 1, "reshuffle": 2, "shuffle_once": 3}
 _NOISE_CODES = {"gd": 0, "sgd": 1, "langevin": 2}
+#: Keywords of earlier versions of :func:`simulate` and what replaces them.
+MOVED_KEYWORDS: dict[str, str] = {
+    "beta": "momentum=Momentum(beta, style=...) (or momentum=beta for heavy ball)",
+    "momentum_style": "momentum=Momentum(beta, style=...)",
+    "record_every": "observe=[Record(every=...)]",
+    "track_loss": "observe=[Record(every=..., loss=True)]",
+    "first_passage_loss": "observe=[FirstPassage(loss=...)]",
+    "stop_at_first_passage": "observe=[FirstPassage(loss=..., stop=True)]",
+    "moments_after": "observe=[Moments(after=...)]",
+    "moments_every": "observe=[Moments(after=..., every=...)]",
+    "moments_phase": "observe=[Moments(after=..., every=..., phase=...)]",
+    "noise_lags": "observe=[NoiseLags(num_lags=..., after=...)]",
+    "backend": "execution=Execution(backend=...) (or execution='numba')",
+    "num_threads": "execution=Execution(num_threads=...)",
+    "replica_start": "execution=Execution(replica_start=...)",
+    "progress": "execution=Execution(progress=True)",
+}
+
+
+class MovedArgumentError(ValueError, TypeError):
+    """A keyword of an earlier version of :func:`simulate`; the message names its replacement.
+
+    Both a ``ValueError`` (a bad argument, named) and a ``TypeError`` (what Python raises for an
+    unexpected keyword).
+    """
 
 
 @dataclass
 class _Plan:
-    """Everything the backends need, validated and resolved (private)."""
+    """The dynamics and the run, validated and resolved (private)."""
 
     R: int
     D: int
@@ -70,17 +97,10 @@ class _Plan:
     scale_hat: float
     sigma: FloatArray
     root: FloatArray
-    record_every: int
-    num_records: int
-    track_loss: bool
-    fp_on: bool
-    fp_level: float
-    stop_at_fp: bool
-    k0: int
     stats_mode: int          # 0 none, 1 diagonal of Σ₁, 2 full Σ₁
-    moments_every: int = 1   # moments at steps k ≥ moments_first with (k − first) % every == 0
-    moments_first: int = -1
-    num_lags: int = 0        # noise autocovariance lags 0 … num_lags − 1 (0: off)
+    observers: tuple[Observer, ...] = ()
+    info: RunInfo | None = None
+    need_noise: bool = False  # some observer reads ξ_k = g_k − ∇L(θ_k)
     sigma_xp: Any = None
     root_xp: Any = None
 
@@ -89,26 +109,37 @@ class _Plan:
         return np.array([
             0, 0, self.num_steps, _NOISE_CODES[self.noise_name],
             _KIND_CODES.get(self.kind or "", -1), _SCHEME_CODES.get(self.scheme or "", -1),
-            self.B, self.topk or 0, int(self.form_param), int(self.pytorch), self.record_every,
-            int(self.track_loss), int(self.fp_on), int(self.stop_at_fp), self.k0,
+            self.B, self.topk or 0, int(self.form_param), int(self.pytorch),
             self.replica_start, self.key0, self.key1, self.steps_per_epoch,
-            int(self.trace_given), self.stats_mode, self.moments_every, self.moments_first,
-            self.num_lags,
+            int(self.trace_given), self.stats_mode, int(self.need_noise),
         ], dtype=np.int64)
 
     def float_params(self) -> FloatArray:
         """The float parameters of the numba kernels."""
-        return np.array([self.eta, self.beta, self.noise_trace, self.scale_hat, self.fp_level])
+        return np.array([self.eta, self.beta, self.noise_trace, self.scale_hat])
 
 
 @dataclass(frozen=True, eq=False)
 class ReplicaRun:
     r"""Results of :func:`simulate` for R replicas in D dimensions.
 
+    The fields below are always there; every observer of the run adds its results, read as
+    attributes (``run.trajectory``, ``run.theta_var``, …) or from :attr:`results`.  The result
+    attribute of an observer that did not run is None (``run.first_passage is None``).
+
+    * :class:`~sgdnoise.sim.dynamics.Record`: ``trajectory``, ``loss``, ``record_steps``;
+    * :class:`~sgdnoise.sim.dynamics.Moments`: ``theta_mean``, ``theta_var`` (about each
+      replica's time mean), ``second_moment`` (about the point ``Moments.about``),
+      ``velocity_mean``, ``velocity_var``, ``moments_count``;
+    * :class:`~sgdnoise.sim.dynamics.FirstPassage`: ``first_passage`` (steps),
+      ``first_passage_time`` (SDE time, see :attr:`time_unit`), ``censored``;
+    * :class:`~sgdnoise.sim.dynamics.NoiseLags`: ``noise_autocov``, ``noise_count``.
+
     Attributes
     ----------
     theta : (R, D) array
-        Final parameters θ_K (K = num_steps); a replica stopped at its first passage keeps θ there.
+        Final parameters θ_K (K = num_steps); a replica frozen at its first passage keeps θ
+        there.
     loss_final : (R,) array
         L(θ_K).
     velocity : (R, D) array
@@ -117,35 +148,15 @@ class ReplicaRun:
         Initial parameters.
     config : dict
         Everything that determined the run (problem, noise, eta, num_steps, num_replicas, seed,
-        form, backend, beta, momentum_style, noise_trace, recording options, …).
+        form, noise_trace, momentum, observe (each observer's settings), backend,
+        replica_start, …).
     provenance : dict
         Versions, platform, command line and time (:func:`sgdnoise._io.provenance`).
-    trajectory : (num_records, R, D) array or None
-        θ at ``record_steps`` (``record_every``).
-    loss : (num_records, R) array or None
-        L(θ) at ``record_steps`` (``track_loss``).
-    record_steps : (num_records,) int array or None
-        0, k, 2k, … ≤ num_steps.
-    first_passage : (R,) int64 array or None
-        First step k (0 ≤ k ≤ num_steps) with L(θ_k) ≥ ``first_passage_loss``; −1 if none.
-    censored : (R,) bool array or None
-        ``first_passage < 0``: the replica did not reach the level within num_steps (a
-        right-censored passage time, known only to exceed num_steps).
-    theta_mean, theta_var : (R, D) arrays or None
-        Time mean and (population) variance of each coordinate over steps
-        ``moments_after`` … num_steps (``moments_count`` values), per replica.
-    velocity_mean, velocity_var : (R, D) arrays or None
-        The same for the increments v_k = θ_k − θ_{k−1} over the same steps (v_0 = 0).
-    moments_count : int or None
-        Number of steps averaged: num_steps − moments_after + 1, or with ``moments_every=P``
-        the number of steps k ≥ moments_after with k ≡ ``moments_phase`` (mod P).
-    noise_autocov : (R, D, L) array or None
-        With ``noise_lags=L``: per replica and coordinate, the lag-h second moment of the
-        gradient noise ξ_k = g_k − ∇L(θ_k) of the update steps k = moments_after … num_steps − 1,
-        (1/(n − h)) Σ_k ξ_k ξ_{k+h}, h = 0 … L − 1 (n = num_steps − moments_after; not centred:
-        the noise has mean zero by construction).
-    noise_count : (L,) int array or None
-        n − h, the number of products averaged at each lag.
+    results : dict
+        The observers' results by field name (arrays, or ints such as ``moments_count``).
+    time_unit : str
+        The unit of every ``*_time`` field: SDE time t = η·k, k the step (``steps`` fields and
+        ``first_passage`` count steps).
 
     References
     ----------
@@ -158,45 +169,59 @@ class ReplicaRun:
     theta0: FloatArray
     config: dict[str, Any]
     provenance: dict[str, Any]
-    trajectory: FloatArray | None = None
-    loss: FloatArray | None = None
-    record_steps: IntArray | None = None
-    first_passage: IntArray | None = None
-    censored: NDArray[np.bool_] | None = None
-    theta_mean: FloatArray | None = None
-    theta_var: FloatArray | None = None
-    velocity_mean: FloatArray | None = None
-    velocity_var: FloatArray | None = None
-    moments_count: int | None = None
-    noise_autocov: FloatArray | None = None
-    noise_count: IntArray | None = None
+    results: dict[str, Any] = field(default_factory=dict)
 
-    _ARRAYS = ("theta", "loss_final", "velocity", "theta0", "trajectory", "loss", "record_steps",
-               "first_passage", "censored", "theta_mean", "theta_var", "velocity_mean",
-               "velocity_var", "noise_autocov", "noise_count")
+    time_unit: ClassVar[str] = "SDE time t = eta * step"
+    _CORE: ClassVar[tuple[str, ...]] = ("theta", "loss_final", "velocity", "theta0")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        results = self.__dict__.get("results")
+        if results is not None and name in results:
+            return results[name]
+        if name in KNOWN_FIELDS:
+            return None
+        raise AttributeError(f"ReplicaRun has no attribute {name!r}; this run's results: "
+                             f"{', '.join(sorted(results or {})) or 'none'}")
 
     @property
     def num_replicas(self) -> int:
         """R."""
         return int(self.theta.shape[0])
 
+    @property
+    def time_per_step(self) -> float:
+        """η: one step is this much SDE time (``first_passage_time = η · first_passage``)."""
+        return float(self.config["eta"])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the run by name: the four above, then the observers' arrays."""
+        out = {n: getattr(self, n) for n in self._CORE}
+        out.update({n: v for n, v in self.results.items() if isinstance(v, np.ndarray)})
+        return out
+
+    def _scalars(self) -> dict[str, Any]:
+        return {n: v for n, v in self.results.items() if not isinstance(v, np.ndarray)}
+
     def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
-        """JSON-ready dict: config, provenance, moments_count and (``arrays=True``) every array
-        as nested lists (fine for small runs; :meth:`save` writes arrays to an .npz instead)."""
+        """JSON-ready dict: config, provenance, the non-array results (e.g. moments_count)
+        and (``arrays=True``) every array as nested lists (fine for small runs; :meth:`save`
+        writes arrays to an .npz instead)."""
         out: dict[str, Any] = {"config": self.config, "provenance": self.provenance,
-                               "moments_count": self.moments_count}
+                               "results": self._scalars(), "time_unit": self.time_unit}
         if arrays:
-            for name in self._ARRAYS:
-                value = getattr(self, name)
-                out[name] = None if value is None else value.tolist()
+            for name, value in self.arrays().items():
+                out[name] = value.tolist()
         return out
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``path`` (JSON: config, provenance, array shapes) and the arrays beside it in
-        ``path`` with suffix ``.npz``, both atomically; returns the JSON path."""
+        """Write ``path`` (JSON: config, provenance, non-array results, array shapes) and the
+        arrays beside it in ``path`` with suffix ``.npz``, both atomically; returns the JSON
+        path."""
         path = Path(path)
         npz = path.with_suffix(".npz")
-        arrays = {n: getattr(self, n) for n in self._ARRAYS if getattr(self, n) is not None}
+        arrays = self.arrays()
         npz.parent.mkdir(parents=True, exist_ok=True)
         tmp = npz.with_name(f".{npz.name}.tmp.npz")
         try:
@@ -213,32 +238,22 @@ class ReplicaRun:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ReplicaRun:
-        """Read a run written by :meth:`save`."""
+        """Read a run written by :meth:`save` (also by earlier versions, whose JSON holds
+        ``moments_count`` at the top level)."""
         path = Path(path)
         payload = json.loads(path.read_text(encoding="utf-8"))
         with np.load(path.with_name(payload["arrays_file"]), allow_pickle=False) as f:
             arrays = {n: f[n].copy() for n in f.files}
-        return cls(config=payload["config"], provenance=payload["provenance"],
-                   moments_count=payload.get("moments_count"), **arrays)
+        results = dict(payload.get("results") or {})
+        if payload.get("moments_count") is not None:
+            results.setdefault("moments_count", payload["moments_count"])
+        core = {n: arrays.pop(n) for n in cls._CORE}
+        results.update(arrays)
+        return cls(config=payload["config"], provenance=payload["provenance"], results=results,
+                   **core)
 
 
 # ----------------------------------------------------------------------------------- checks
-def _check_int(value: Any, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer; got {value!r}")  # noqa: TRY004
-    v = int(value)
-    if v < lo or (hi is not None and v > hi):
-        upper = "" if hi is None else f" and <= {hi}"
-        raise ValueError(f"{name} must be >= {lo}{upper}; got {v}")
-    return v
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False; got {value!r}")  # noqa: TRY004
-    return bool(value)
-
-
 def _numba_unsupported(problem: Any, noise: NoiseModel, needs_stats: bool = False) -> str | None:
     """Why the numba backend cannot run this combination (None if it can)."""
     if isinstance(problem, Toy2DProblem):
@@ -259,7 +274,7 @@ def _numba_unsupported(problem: Any, noise: NoiseModel, needs_stats: bool = Fals
 
 def _resolve_backend(backend: Any, problem: Any, noise: NoiseModel,
                      needs_stats: bool = False) -> str:
-    check_choice(backend, "backend", (*backends.BACKENDS, "auto"))
+    check_choice(backend, "Execution.backend", (*backends.BACKENDS, "auto"))
     supported = ["numpy"]
     if not isinstance(problem, ModelProblem):
         supported.append("cupy")
@@ -307,40 +322,57 @@ def _const_sigma(problem: Any, noise: NoiseModel, theta0: FloatArray, form_param
     return sigma
 
 
-def _new_state(plan: _Plan, theta0: FloatArray) -> dict[str, Any]:
-    R, D = plan.R, plan.D
-    st: dict[str, Any] = {
-        "theta": theta0.copy(), "velocity": np.zeros((R, D)),
-        "status": np.zeros(R, dtype=np.int64), "div_step": np.full(R, -1, dtype=np.int64),
-        "first_passage": np.full(R, -1, dtype=np.int64), "loss_now": np.zeros(R),
-        "loss_final": np.zeros(R),
-        "trajectory": np.zeros((plan.num_records, R, D)),
-        "loss": np.zeros((plan.num_records if plan.track_loss else 0, R)),
-    }
-    m = (R, D) if plan.k0 >= 0 else (0, D)
-    for name in ("m_shift", "m_s1", "m_s2", "v_s1", "v_s2"):
-        st[name] = np.zeros(m)
-    L = plan.num_lags
-    st["xi_ring"] = np.zeros((R, L, D) if L else (0, 1, D))
-    st["xi_s"] = np.zeros((R, D, L) if L else (0, D, 1))
-    return st
+def moved_keywords(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: refuse the keywords of earlier versions (:data:`MOVED_KEYWORDS`) that the
+    function ``name`` no longer takes with :class:`MovedArgumentError` naming the replacement
+    (instead of Python's bare "unexpected keyword" ``TypeError``)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = set(inspect.signature(fn).parameters)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            moved = [k for k in kwargs if k in MOVED_KEYWORDS and k not in own]
+            if moved:
+                lines = "; ".join(f"{k}= is now {MOVED_KEYWORDS[k]}" for k in moved)
+                raise MovedArgumentError(
+                    f"{name}() no longer takes {', '.join(m + '=' for m in moved)}: {lines} "
+                    f"(Record, Moments, FirstPassage, NoiseLags, Momentum and Execution are "
+                    f"in sgdnoise.sim.dynamics)")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
-class _Progress:
-    """A line on stderr at each chunk boundary (about every 10 % of the steps)."""
+def _observers(observe: Any, info: RunInfo) -> tuple[Observer, ...]:
+    """The engine's FinalLoss followed by the user's observers, validated."""
+    if isinstance(observe, Observer):
+        observe = [observe]
+    if observe is None:
+        observe = []
+    if isinstance(observe, (str, bytes)) or not isinstance(observe, Sequence):
+        raise ValueError(f"observe must be a list of observers (Record, Moments, FirstPassage, "
+                         f"NoiseLags, …); got {observe!r}")
+    seen: dict[str, str] = {}
+    for obs in observe:
+        if not isinstance(obs, Observer):
+            raise ValueError(f"observe: each entry must be an Observer (Record, Moments, "  # noqa: TRY004
+                             f"FirstPassage, NoiseLags, …); got {obs!r}")
+        name = type(obs).__name__
+        for f in obs.fields:
+            if f in seen or f in ReplicaRun._CORE:
+                other = seen.get(f, "ReplicaRun")
+                raise ValueError(f"observe: {name} and {other} both give the result {f!r}; "
+                                 f"give each measurement once")
+            seen[f] = name
+    for obs in observe:
+        obs.check(info)
+    return (FinalLoss(), *observe)
 
-    def __init__(self, total: int, label: str) -> None:
-        self.total = max(total, 1)
-        self.label = label
-        self.start = time.perf_counter()
 
-    def __call__(self, done: int) -> None:
-        elapsed = time.perf_counter() - self.start
-        print(f"simulate [{self.label}]: step {done}/{self.total} "
-              f"({100 * done / self.total:.0f} %), {elapsed:.1f} s", file=sys.stderr, flush=True)
-
-
-def _chunks(num_steps: int, progress: bool) -> list[tuple[int, int]]:
+def _progress_chunks(num_steps: int, progress: bool) -> list[tuple[int, int]]:
     if not progress or num_steps < 10:
         return [(0, num_steps)]
     edges = sorted({round(num_steps * i / 10) for i in range(11)})
@@ -348,17 +380,13 @@ def _chunks(num_steps: int, progress: bool) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------------- simulate
+@moved_keywords("simulate")
 def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem | ModelProblem,
-             noise: NoiseModel, *, eta: float, num_steps: int, num_replicas: int,
-             seed: int, theta0: ArrayLike | None = None, form: str = "gradient",
-             noise_trace: float | None = None, beta: float = 0.0,
-             momentum_style: str = "heavy_ball", record_every: int | None = None,
-             track_loss: bool = False, first_passage_loss: float | None = None,
-             moments_after: int | None = None, moments_every: int = 1,
-             moments_phase: int = 0, noise_lags: int | None = None,
-             stop_at_first_passage: bool = False,
-             replica_start: int = 0, backend: str = "numpy", num_threads: int | None = None,
-             progress: bool = False) -> ReplicaRun:
+             noise: NoiseModel, *, eta: float, num_steps: int, num_replicas: int, seed: int,
+             theta0: ArrayLike | None = None, form: str = "gradient",
+             noise_trace: float | None = None, momentum: Momentum | float | None = None,
+             observe: Sequence[Observer] | Observer | None = (),
+             execution: Execution | str | None = None) -> ReplicaRun:
     r"""Run ``num_replicas`` independent replicas of a noisy gradient dynamics for ``num_steps``.
 
     **Gradient form** (default), step k from θ_k:
@@ -402,7 +430,12 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
     round-off), on ``num_threads`` or on ``progress``; Langevin noise is ξ = V diag(√μ) Vᵀ z
     from the eigenpairs of the structure, so the sample does not depend on eigenvector signs.
 
-    **Observations** of θ_k for k = 0 … num_steps (memory independent of num_steps unless asked).
+    **What to measure** is a list of observers (``observe=``), each adding its results to the
+    run: :class:`Record` (θ and L every P steps), :class:`Moments` (time moments of θ and of
+    its increments, about the time mean and about a given point), :class:`FirstPassage` (the
+    first step with L ≥ c, optionally freezing the replica), :class:`NoiseLags` (lagged second
+    moments of the gradient noise) — or one of your own (:class:`Observer`).  Memory does not
+    grow with num_steps unless a Record asks for it.
 
     Parameters
     ----------
@@ -410,9 +443,9 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
     noise : NoiseModel
         From :func:`gd`, :func:`sgd` or :func:`langevin`.
     eta : float
-        Learning rate η > 0.
+        Learning rate η > 0 (one step is SDE time η).
     num_steps : int
-        K ≥ 0 updates.
+        K ≥ 0 updates; θ_0 … θ_K are observed.
     num_replicas : int
         R ≥ 1.
     seed : int
@@ -423,44 +456,13 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
     form : {"gradient", "parameter"}
     noise_trace : float, optional
         Tr of the Langevin/parameter noise (see above), ≥ 0.
-    beta : float
-        Momentum β ∈ [0, 1).
-    momentum_style : {"heavy_ball", "pytorch"}
-    record_every : int, optional
-        Store θ (and L with ``track_loss``) at steps 0, k, 2k, … ≤ num_steps; refused above
-        2 GiB.
-    track_loss : bool
-        Record L at the recorded steps (needs ``record_every``).
-    first_passage_loss : float, optional
-        Level c: ``first_passage`` is the first k with L(θ_k) ≥ c, −1 if never (censored).
-    moments_after : int, optional
-        k₀ ∈ [0, num_steps]: accumulate per replica the time mean and variance of θ_k and of
-        v_k = θ_k − θ_{k−1} over k₀ ≤ k ≤ num_steps (sums shifted by the first observed θ for
-        accuracy).
-    moments_every, moments_phase : int
-        P ≥ 1 and 0 ≤ φ < P: take the moments only at the steps k ≥ k₀ with k ≡ φ (mod P)
-        (θ_k and the increment v_k that produced it).  With epoch sampling and P = ⌊N/B⌋ (the
-        batches per epoch), φ = m observes θ after m of an epoch's updates: φ = 0 at the epoch
-        boundaries.  The default P = 1 takes every step (the phase average).
-    noise_lags : int, optional
-        L ≥ 1 (needs ``moments_after``): accumulate per replica and coordinate the lag-h second
-        moments of the gradient noise ξ_k = g_k − ∇L(θ_k) of the update steps k ≥ k₀, h = 0 …
-        L − 1 (``noise_autocov``; memory R·D·2L, independent of num_steps).
-    stop_at_first_passage : bool
-        Freeze a replica at its first passage (θ_k = θ at passage for all later k: an absorbing
-        level; saves time when only passage times are wanted).
-    replica_start : int
-        Stream index of replica 0 (to split one experiment across calls or machines).
-    backend : {"numpy", "numba", "cupy", "auto"}
-        ``"numpy"`` is the reference (all problems and noises); ``"cupy"`` runs it on a GPU (not
-        ModelProblem); ``"numba"`` has compiled kernels for Toy2DProblem (every noise and form)
-        and for LinearRegressionProblem and QuadraticProblem (gd, sgd, Langevin const, dynamic,
-        diag, fixed); ``"auto"`` picks cupy, then numba, then numpy among those that can run
-        the combination.
-    num_threads : int, optional
-        Numba threads (default: numba's current setting); results do not depend on it.
-    progress : bool
-        Print a line to stderr about every 10 % of the steps.
+    momentum : Momentum, float or None
+        :class:`Momentum` (β and the style), a float β (heavy ball) or None (plain steps).
+    observe : list of Observer
+        What to measure (see above; default: nothing beyond θ_K, L(θ_K) and the velocity).
+    execution : Execution, str or None
+        :class:`Execution` (backend, num_threads, replica_start, progress), a backend name
+        (``"numpy"``, ``"numba"``, ``"cupy"``, ``"auto"``) or None (the numpy reference).
 
     Returns
     -------
@@ -480,7 +482,9 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
     ValueError
         Invalid arguments, naming the argument (and, for an unsupported backend combination, what
         supports it); a ``theta0`` at which the loss (or, for ``const`` noise set from Σ̂, the
-        trace of Σ̂) is not finite.
+        trace of Σ̂) is not finite.  A keyword of earlier versions (``record_every``,
+        ``moments_after``, ``backend``, …) raises :class:`MovedArgumentError` naming what
+        replaces it.
 
     References
     ----------
@@ -497,23 +501,17 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
         msg = f"noise must be a NoiseModel (gd, sgd, langevin); got {got}"
         raise ValueError(msg)  # noqa: TRY004
     eta = check_positive(eta, "eta")
-    num_steps = _check_int(num_steps, "num_steps", 0)
-    R = _check_int(num_replicas, "num_replicas", 1)
-    seed = _check_int(seed, "seed", 0, 2**64 - 1)
-    replica_start = _check_int(replica_start, "replica_start", 0, 2**32 - R)
+    num_steps = check_int(num_steps, "num_steps", 0)
+    R = check_int(num_replicas, "num_replicas", 1)
+    seed = check_int(seed, "seed", 0, 2**64 - 1)
+    mom = Momentum.coerce(momentum)
+    run = Execution.coerce(execution)
+    replica_start = check_int(run.replica_start, "Execution.replica_start", 0, 2**32 - R)
     check_choice(form, "form", FORMS)
     form_param = form == "parameter"
-    check_choice(momentum_style, "momentum_style", MOMENTUM_STYLES)
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
-        raise ValueError(f"beta must be a real number in [0, 1); got {beta!r}")
-    beta = float(beta)
+    beta = mom.beta
     if noise_trace is not None:
         noise_trace = check_positive(noise_trace, "noise_trace", allow_zero=True)
-    track_loss = _check_bool(track_loss, "track_loss")
-    stop_at_first_passage = _check_bool(stop_at_first_passage, "stop_at_first_passage")
-    progress = _check_bool(progress, "progress")
-    if num_threads is not None:
-        num_threads = check_positive_int(num_threads, "num_threads")
 
     if theta0 is None:
         theta0 = problem.default_theta0()
@@ -574,55 +572,21 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
         if name == "sgd":
             steps_per_epoch = N // B
 
-    record_every_i = 0
-    num_records = 0
-    if record_every is not None:
-        record_every_i = _check_int(record_every, "record_every", 1)
-        num_records = num_steps // record_every_i + 1
-        need = num_records * R * D * 8
-        if need > MAX_RECORD_BYTES:
-            raise ValueError(f"record_every={record_every_i} would store {num_records} × {R} × "
-                             f"{D} values ({need / 2**30:.1f} GiB > 2 GiB); record less often "
-                             f"or use moments_after / first_passage_loss")
-    if track_loss and record_every is None:
-        raise ValueError("track_loss=True needs record_every (the steps at which L is stored)")
-    fp_level = 0.0
-    if first_passage_loss is not None:
-        if isinstance(first_passage_loss, bool) or not isinstance(first_passage_loss,
-                                                                  numbers.Real):
-            raise ValueError(f"first_passage_loss must be a real number; got "
-                             f"{first_passage_loss!r}")
-        fp_level = float(first_passage_loss)
-        if not math.isfinite(fp_level):
-            raise ValueError(f"first_passage_loss must be finite; got {first_passage_loss}")
-    if stop_at_first_passage and first_passage_loss is None:
-        raise ValueError("stop_at_first_passage=True needs first_passage_loss")
-    k0 = -1
-    if moments_after is not None:
-        k0 = _check_int(moments_after, "moments_after", 0, num_steps)
-    m_every = _check_int(moments_every, "moments_every", 1)
-    m_phase = _check_int(moments_phase, "moments_phase", 0, m_every - 1)
-    m_first = -1
-    if k0 >= 0:
-        m_first = k0 + (m_phase - k0) % m_every
-        if m_first > num_steps:
-            raise ValueError(f"moments_phase={m_phase} with moments_every={m_every} selects no "
-                             f"step in [moments_after, num_steps] = [{k0}, {num_steps}]")
-    elif m_every != 1 or m_phase != 0:
-        raise ValueError("moments_every and moments_phase need moments_after")
-    num_lags = 0
-    if noise_lags is not None:
-        num_lags = _check_int(noise_lags, "noise_lags", 1)
-        if k0 < 0:
-            raise ValueError("noise_lags needs moments_after (the first step recorded)")
-        if num_lags > num_steps - k0:
-            raise ValueError(f"noise_lags must be <= num_steps - moments_after = "
-                             f"{num_steps - k0}; got {num_lags}")
-        if stop_at_first_passage:
-            raise ValueError("noise_lags cannot be combined with stop_at_first_passage=True")
+    user = [observe] if isinstance(observe, Observer) else observe
+    absorbing = isinstance(user, Sequence) and any(
+        isinstance(o, Observer) and o.absorbs for o in user)
+    theta_star = getattr(problem, "theta_star", None)
+    info = RunInfo(num_steps=num_steps, num_replicas=R, D=D, eta=eta, absorbing=absorbing,
+                   theta_star=None if theta_star is None else np.asarray(theta_star))
+    observers = _observers(observe, info)
 
     needs_stats = bool(stats_mode or const_needs_stats)
-    resolved = _resolve_backend(backend, problem, noise, needs_stats)
+    resolved = _resolve_backend(run.backend, problem, noise, needs_stats)
+    if resolved == "numba":
+        for obs in observers:
+            if obs.numba_hooks is None:
+                raise ValueError(f"observe: {type(obs).__name__} has no numba hooks "
+                                 f"(numba_hooks); run it with Execution(backend='numpy')")
     with np.errstate(over="ignore", invalid="ignore"):
         loss0 = np.asarray(problem._device(np).loss(th0), dtype=np.float64)
     if not np.isfinite(loss0).all():
@@ -642,44 +606,55 @@ def simulate(problem: LinearRegressionProblem | Toy2DProblem | QuadraticProblem 
         R=R, D=D, N=N, num_steps=num_steps, seed=seed, key0=key0, key1=key1,
         replica_start=replica_start, noise_name=name, kind=noise.kind, scheme=noise.scheme,
         B=B, topk=noise.k, steps_per_epoch=steps_per_epoch, form_param=form_param, eta=eta,
-        beta=beta, pytorch=momentum_style == "pytorch",
+        beta=beta, pytorch=mom.style == "pytorch",
         noise_trace=float(noise_trace) if trace_given else 0.0, trace_given=trace_given,
-        scale_hat=scale_hat, sigma=sigma, root=root, record_every=record_every_i,
-        num_records=num_records, track_loss=track_loss, fp_on=first_passage_loss is not None,
-        fp_level=fp_level, stop_at_fp=stop_at_first_passage, k0=k0, stats_mode=stats_mode,
-        moments_every=m_every, moments_first=m_first, num_lags=num_lags,
+        scale_hat=scale_hat, sigma=sigma, root=root, stats_mode=stats_mode,
+        observers=observers, info=info,
+        need_noise=any("noise" in o.needs for o in observers),
     )
     config = {
         "problem": problem.name, "N": N or None, "D": D, "noise": noise.to_dict(),
         "model": type(problem.model).__name__ if isinstance(problem, ModelProblem) else None,
         "noise_label": noise.label, "eta": eta, "num_steps": num_steps, "num_replicas": R,
         "seed": seed, "replica_start": replica_start, "form": form,
-        "noise_trace": noise_trace, "beta": beta, "momentum_style": momentum_style,
-        "record_every": record_every_i or None, "track_loss": track_loss,
-        "first_passage_loss": fp_level if first_passage_loss is not None else None,
-        "stop_at_first_passage": stop_at_first_passage,
-        "moments_after": k0 if k0 >= 0 else None, "moments_every": m_every,
-        "moments_phase": m_phase, "noise_lags": num_lags or None,
-        "backend": resolved, "num_threads": num_threads,
+        "noise_trace": noise_trace, "momentum": {"beta": beta, "style": mom.style},
+        "observe": [o.to_dict() for o in observers[1:]],
+        "backend": resolved, "num_threads": run.num_threads,
         "scale_hat": scale_hat, "steps_per_epoch": steps_per_epoch or None,
     }
 
     # ---- run, chunk by chunk
     state = _new_state(plan, th0)
     runner = _runner(resolved)
-    ctx = runner.prepare(problem, plan, state, num_threads)
-    report = _Progress(num_steps, f"{problem.name}, {noise.label}, {resolved}") if progress \
-        else None
-    for k_start, k_stop in _chunks(num_steps, progress):
-        runner.run_chunk(ctx, k_start, k_stop)
-        status, div_step, theta = runner.divergence(ctx)
-        if ((status == 1) | (status == 3)).any():
-            raise _diverged(problem, plan, status, div_step, theta)
-        if report is not None:
-            report(k_stop)
-    st = runner.finish(ctx)
-    _check_outputs(plan, st)
-    return _result(plan, st, th0, config, resolved)
+    ctx = runner.prepare(problem, plan, state, run.num_threads)
+    label = f"simulate {problem.name}, {noise.label}, {resolved}"
+    with progress_bar(num_steps, desc=label, unit="step",
+                      enabled=None if run.progress else False) as bar:
+        for k_start, k_stop in _progress_chunks(num_steps, run.progress):
+            runner.run_chunk(ctx, k_start, k_stop)
+            status, div_step, theta = runner.divergence(ctx)
+            if ((status == 1) | (status == 3)).any():
+                raise _diverged(problem, plan, status, div_step, theta)
+            bar.update(k_stop - k_start)
+    st, states = runner.finish(ctx)
+    _check_outputs(plan, st, states, states[0].loss_final)   # before any result arithmetic
+    results: dict[str, Any] = {}
+    for obs, s in zip(observers, states, strict=True):
+        results.update(obs.result(s, info))
+    return ReplicaRun(theta=st["theta"], loss_final=results.pop("loss_final"),
+                      velocity=st["velocity"], theta0=th0, config=config,
+                      provenance=_io.provenance(seed=seed, backend=resolved), results=results)
+
+
+def _new_state(plan: _Plan, theta0: FloatArray) -> dict[str, Any]:
+    """The engine's own state: θ, velocity, status (0 running, 1/3 diverged, 2 absorbed), the
+    step of a divergence or an absorption, and the frozen loss of an absorbed replica."""
+    R, D = plan.R, plan.D
+    return {
+        "theta": theta0.copy(), "velocity": np.zeros((R, D)),
+        "status": np.zeros(R, dtype=np.int64), "div_step": np.full(R, -1, dtype=np.int64),
+        "stop_step": np.full(R, -1, dtype=np.int64), "loss_now": np.zeros(R),
+    }
 
 
 def _advice(plan: _Plan) -> str:
@@ -690,8 +665,8 @@ def _advice(plan: _Plan) -> str:
     if plan.trace_given:
         knobs.append("noise_trace")
     lower = " or ".join(knobs) if len(knobs) < 3 else f"{knobs[0]}, {knobs[1]} or {knobs[2]}"
-    return (f"Lower {lower}, or freeze each replica at a loss level with first_passage_loss "
-            f"and stop_at_first_passage=True")
+    return (f"Lower {lower}, or freeze each replica at a loss level with "
+            f"observe=[FirstPassage(loss=..., stop=True)]")
 
 
 def _epoch_of(plan: _Plan, update: int) -> int | None:
@@ -725,25 +700,33 @@ def _diverged(problem: Any, plan: _Plan, status: IntArray, div_step: IntArray,
     return _replica_error(plan, r, step, loss, step - 1, reason)
 
 
-def _check_outputs(plan: _Plan, st: dict[str, Any]) -> None:
-    """Raise :class:`DivergenceError` if a returned loss or moment is not finite although every
-    θ is (parameters so large that L(θ), or a sum of squares, overflows float64)."""
+def _check_outputs(plan: _Plan, st: dict[str, Any], states: Sequence[Any],
+                   loss_final: FloatArray) -> None:
+    """Raise :class:`DivergenceError` if a returned loss or accumulated sum is not finite
+    although every θ is (parameters so large that L(θ), or a sum of squares, overflows
+    float64)."""
     R = plan.R
+    info = plan.info
     never = plan.num_steps + 1
     first_bad = np.full(R, never, dtype=np.int64)
     last_good = np.full(R, np.nan)
     last_step = np.full(R, -1, dtype=np.int64)
-    if plan.record_every and plan.track_loss:
-        ok = np.isfinite(st["loss"])
+    for obs, s in zip(plan.observers, states, strict=True):
+        history = obs.loss_history(s, info)
+        if history is None:
+            continue
+        steps, losses = history
+        ok = np.isfinite(losses)
         for r in np.flatnonzero(~ok.all(axis=0)):
             i = int(np.argmin(ok[:, r]))
-            first_bad[r] = i * plan.record_every
-            if i > 0:
-                last_good[r] = st["loss"][i - 1, r]
-                last_step[r] = (i - 1) * plan.record_every
-    final_bad = ~np.isfinite(st["loss_final"])
+            if steps[i] >= first_bad[r]:
+                continue
+            first_bad[r] = steps[i]
+            last_good[r] = losses[i - 1, r] if i > 0 else np.nan
+            last_step[r] = steps[i - 1] if i > 0 else -1
+    final_bad = ~np.isfinite(loss_final)
     if final_bad.any():
-        at = np.where(st["status"] == 2, st["first_passage"], plan.num_steps)
+        at = np.where(st["status"] == 2, st["stop_step"], plan.num_steps)
         first_bad = np.where(final_bad, np.minimum(first_bad, at), first_bad)
     if (first_bad < never).any():
         r = int(np.argmin(first_bad))
@@ -753,14 +736,12 @@ def _check_outputs(plan: _Plan, st: dict[str, Any]) -> None:
         raise _replica_error(plan, r, step, loss, int(last_step[r]) if good else step,
                              "the loss is not finite although θ is (θ too large for "
                              "float64 arithmetic)")
-    names = ("m_s1", "m_s2", "v_s1", "v_s2", "xi_s") if plan.k0 >= 0 else ()
-    for name in names:
-        a = st[name]
-        if a.size and not np.isfinite(a).all():
-            r = int(np.flatnonzero(~np.isfinite(a.reshape(R, -1)).all(axis=-1))[0])
-            raise _replica_error(plan, r, plan.num_steps, float(st["loss_final"][r]),
-                                 plan.num_steps, "the time moments of θ or of the noise "
-                                 "overflow float64")
+    for obs, s in zip(plan.observers, states, strict=True):
+        for a, reason in obs.sums(s, info):
+            if a.size and not np.isfinite(a).all():
+                r = int(np.flatnonzero(~np.isfinite(a.reshape(R, -1)).all(axis=-1))[0])
+                raise _replica_error(plan, r, plan.num_steps, float(loss_final[r]),
+                                     plan.num_steps, reason)
 
 
 def _runner(name: str) -> Any:
@@ -777,31 +758,5 @@ def _runner(name: str) -> Any:
     return _numpy
 
 
-def _result(plan: _Plan, st: dict[str, Any], th0: FloatArray, config: dict[str, Any],
-            backend: str) -> ReplicaRun:
-    fp = st["first_passage"] if plan.fp_on else None
-    out: dict[str, Any] = {}
-    if plan.k0 >= 0:
-        n = (plan.num_steps - plan.moments_first) // plan.moments_every + 1
-        m1 = st["m_s1"] / n
-        v1 = st["v_s1"] / n
-        out = {"theta_mean": st["m_shift"] + m1, "theta_var": st["m_s2"] / n - m1 * m1,
-               "velocity_mean": v1, "velocity_var": st["v_s2"] / n - v1 * v1,
-               "moments_count": n}
-    if plan.num_lags:
-        count = plan.num_steps - plan.k0 - np.arange(plan.num_lags, dtype=np.int64)
-        out["noise_autocov"] = st["xi_s"] / count
-        out["noise_count"] = count
-    records = plan.record_every > 0
-    return ReplicaRun(
-        theta=st["theta"], loss_final=st["loss_final"], velocity=st["velocity"], theta0=th0,
-        config=config, provenance=_io.provenance(seed=plan.seed, backend=backend),
-        trajectory=st["trajectory"] if records else None,
-        loss=st["loss"] if (records and plan.track_loss) else None,
-        record_steps=(np.arange(plan.num_records, dtype=np.int64) * plan.record_every
-                      if records else None),
-        first_passage=fp, censored=None if fp is None else fp < 0, **out,
-    )
-
-
-__all__ = ["FORMS", "MAX_RECORD_BYTES", "NUMBA_LINEAR_KINDS", "ReplicaRun", "simulate"]
+__all__ = ["FORMS", "MOVED_KEYWORDS", "NUMBA_LINEAR_KINDS", "MovedArgumentError", "ReplicaRun",
+           "simulate"]

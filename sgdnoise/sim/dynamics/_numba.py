@@ -34,15 +34,26 @@ module needs the ``__pycache__`` of this package cleared.
 
 from __future__ import annotations
 
+import itertools
 import math
+import types as pytypes
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array
 
-from sgdnoise.backends import numba_threads
 from sgdnoise.sim import philox
 from sgdnoise.sim.dynamics._problems import LinearRegressionProblem, Toy2DProblem
+from sgdnoise.sim.dynamics.observers._base import (
+    Observer,
+    observe,
+    observe_update,
+    wants_loss,
+)
 from sgdnoise.sim.models.toy import SHARP_HESSIAN
 
 normal_pair = philox.normal_pair_numba
@@ -68,9 +79,8 @@ _REASSOC = {"reassoc", "contract"}
 
 # integer parameter layout (``_Plan.int_params``)
 I_START, I_STOP, I_STEPS, I_NOISE, I_KIND, I_SCHEME, I_B, I_TOPK, I_PARAM, I_PYTORCH = range(10)
-I_RECORD, I_TRACK, I_FP, I_STOPFP, I_K0, I_REP0, I_KEY0, I_KEY1, I_EPOCH, I_TRACE = range(10, 20)
-I_STATS, I_MEVERY, I_MFIRST, I_LAGS = range(20, 24)
-F_ETA, F_BETA, F_TRACE, F_SCALE, F_LEVEL = range(5)
+I_REP0, I_KEY0, I_KEY1, I_EPOCH, I_TRACE, I_STATS, I_NEED_NOISE = range(10, 17)
+F_ETA, F_BETA, F_TRACE, F_SCALE = range(4)
 
 
 
@@ -130,55 +140,6 @@ def _draw_batch(ip: Any, k: int, rep: Any, N: int, perm: Any, perm_epoch: int, j
     return e
 
 
-@njit(cache=True, inline="always")
-def _moment_due(ip: Any, k: int) -> bool:
-    """Whether θ_k (and the increment that produced it) enters the moments."""
-    first = ip[I_MFIRST]
-    return first >= 0 and k >= first and (k - first) % ip[I_MEVERY] == 0
-
-
-@njit(cache=True, inline="always")
-def _record_noise(r: int, k: int, ip: Any, g: Any, grad: Any, xi_ring: Any,
-                  xi_s: Any) -> None:
-    """ξ_k = g − ∇L into slot (k − k₀) mod L of the ring; ξ_k ξ_{k−h} into the lag-h sums."""
-    L = ip[I_LAGS]
-    j = k - ip[I_K0]
-    slot = j % L
-    for i in range(g.shape[0]):
-        xi_ring[r, slot, i] = g[i] - grad[i]
-    for h in range(min(L, j + 1)):
-        other = (j - h) % L
-        for i in range(g.shape[0]):
-            xi_s[r, i, h] += xi_ring[r, slot, i] * xi_ring[r, other, i]
-
-
-@njit(cache=True, inline="always")
-def _observe(r: int, k: int, ip: Any, fpar: Any, th: Any, Lk: float, absorbed: bool,
-             status: Any, first_passage: Any, loss_now: Any, traj: Any, loss_hist: Any,
-             m_shift: Any, m_s1: Any, m_s2: Any) -> bool:
-    """First passage, records and moments of θ_k; returns whether the replica is now absorbed."""
-    if ip[I_FP] and first_passage[r] < 0 and not absorbed and Lk >= fpar[F_LEVEL]:
-        first_passage[r] = k
-        if ip[I_STOPFP]:
-            status[r] = 2
-            loss_now[r] = Lk
-            absorbed = True
-    re = ip[I_RECORD]
-    if re > 0 and k % re == 0:
-        for i in range(th.shape[0]):
-            traj[k // re, r, i] = th[i]
-        if ip[I_TRACK]:
-            loss_hist[k // re, r] = Lk
-    if _moment_due(ip, k):
-        for i in range(th.shape[0]):
-            if k == ip[I_MFIRST]:
-                m_shift[r, i] = th[i]
-            d = th[i] - m_shift[r, i]
-            m_s1[r, i] += d
-            m_s2[r, i] += d * d
-    return absorbed
-
-
 @njit(cache=True, fastmath={"reassoc"})
 def _momentum_step(pytorch: bool, eta: float, beta: float, th: Any, v: Any, g: Any,
                    th_new: Any, v_new: Any) -> bool:
@@ -200,13 +161,90 @@ def _momentum_step(pytorch: bool, eta: float, beta: float, th: Any, v: Any, g: A
     return s == 0.0
 
 
-@njit(cache=True, inline="always")
-def _velocity_moments(r: int, th: Any, th_new: Any, v_s1: Any, v_s2: Any) -> None:
-    """Accumulate the increment θ_{k+1} − θ_k into the velocity moments of replica r."""
-    for i in range(th.shape[0]):
-        inc = th_new[i] - th[i]
-        v_s1[r, i] += inc
-        v_s2[r, i] += inc * inc
+def _without_meminfo(context: Any, builder: Any, ty: Any, value: Any) -> Any:
+    """``value`` of type ``ty`` with every array's meminfo (its reference count) set to NULL."""
+    if isinstance(ty, types.Array):
+        ary = make_array(ty)(context, builder, value)
+        ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
+        return ary._getvalue()
+    if isinstance(ty, types.BaseTuple):
+        for i, t in enumerate(ty.types):
+            member = _without_meminfo(context, builder, t, builder.extract_value(value, i))
+            value = builder.insert_value(value, member, i)
+    return value
+
+
+@intrinsic
+def _borrowed(typingctx: Any, states: Any) -> Any:
+    """The observers' states, their arrays borrowed from the kernel's argument (which keeps them
+    alive for the call): without a meminfo, so that handing a state to an observer's hook at
+    every step costs no atomic reference counting (numba increfs the arrays of every value it
+    takes out of a tuple or passes to a function)."""
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return _without_meminfo(context, builder, states, args[0])
+
+    return states(states), codegen
+
+
+# ------------------------------------------------------- the observers' hooks over the tuple
+# The kernels call each observer's hook through these three functions, which walk the tuple of
+# states at compile time (states[0], then the rest): one static call per observer, in order,
+# with no loop.  (``numba.literal_unroll`` over a heterogeneous tuple allocates stack space for
+# its loop variable in every iteration, so a long run's stack grew without bound.)
+def _wants_loss_all(states: Any, r: int, k: int, absorbed: bool) -> bool:
+    """Whether any observer wants L(θ_k) of replica r (every hook is called)."""
+    raise NotImplementedError("compiled through numba.extending.overload only")
+
+
+def _observe_all(states: Any, r: int, k: int, th: Any, loss: float, absorbed: bool) -> bool:
+    """Every observer's ``observe`` of replica r; True if any absorbs it."""
+    raise NotImplementedError("compiled through numba.extending.overload only")
+
+
+def _observe_update_all(states: Any, r: int, k: int, th: Any, th_new: Any, g: Any,
+                        grad: Any) -> None:
+    """Every observer's ``observe_update`` of replica r."""
+    raise NotImplementedError("compiled through numba.extending.overload only")
+
+
+@overload(_wants_loss_all)
+def _wants_loss_all_impl(states, r, k, absorbed):  # noqa: ANN001, ANN202
+    if len(states) == 1:
+        return lambda states, r, k, absorbed: wants_loss(states[0], r, k, absorbed)
+
+    def impl(states, r, k, absorbed):  # noqa: ANN001, ANN202
+        first = wants_loss(states[0], r, k, absorbed)
+        rest = _wants_loss_all(states[1:], r, k, absorbed)
+        return first or rest
+
+    return impl
+
+
+@overload(_observe_all)
+def _observe_all_impl(states, r, k, th, loss, absorbed):  # noqa: ANN001, ANN202
+    if len(states) == 1:
+        return lambda states, r, k, th, loss, absorbed: observe(states[0], r, k, th, loss,
+                                                                absorbed)
+
+    def impl(states, r, k, th, loss, absorbed):  # noqa: ANN001, ANN202
+        first = observe(states[0], r, k, th, loss, absorbed)
+        rest = _observe_all(states[1:], r, k, th, loss, absorbed)
+        return first or rest
+
+    return impl
+
+
+@overload(_observe_update_all)
+def _observe_update_all_impl(states, r, k, th, th_new, g, grad):  # noqa: ANN001, ANN202
+    if len(states) == 1:
+        return lambda states, r, k, th, th_new, g, grad: observe_update(states[0], r, k, th,
+                                                                        th_new, g, grad)
+
+    def impl(states, r, k, th, th_new, g, grad):  # noqa: ANN001, ANN202
+        observe_update(states[0], r, k, th, th_new, g, grad)
+        _observe_update_all(states[1:], r, k, th, th_new, g, grad)
+
+    return impl
 
 
 # ---------------------------------------------------------------------------------------- toy
@@ -285,13 +323,12 @@ def _eig2(a: float, b: float, d: float) -> tuple[float, float, float, float]:
     return m + r, m - r, math.cos(phi), math.sin(phi)
 
 
-@njit(cache=True)
-def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: Any,
-                 first_passage: Any, loss_now: Any, loss_final: Any, traj: Any,
-                 loss_hist: Any, m_shift: Any, m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any,
-                 xi_ring: Any, xi_s: Any, sigma: Any, root: Any, ip: Any, fpar: Any) -> None:
-    if status[r] == 1 or status[r] == 3:
-        return
+@njit(cache=True, nogil=True)
+def _toy_replicas(r0: int, r1: int, x: Any, theta: Any, vel: Any, status: Any, div_step: Any,
+                  loss_now: Any, stop_step: Any, sigma: Any, root: Any, ip: Any, fpar: Any,
+                  observer_states: Any) -> None:
+    """Steps ip[I_START] … ip[I_STOP] − 1 of replicas r0 … r1 − 1 of the toy (one thread)."""
+    states = _borrowed(observer_states)
     N = x.shape[0]
     noise = ip[I_NOISE]
     kind = ip[I_KIND]
@@ -299,184 +336,175 @@ def _toy_replica(r: int, x: Any, theta: Any, vel: Any, status: Any, div_step: An
     stats = ip[I_STATS]
     eta = fpar[F_ETA]
     scale_hat = fpar[F_SCALE]
-    rep = np.uint64(ip[I_REP0] + r)
     key0 = ip[I_KEY0]
     key1 = ip[I_KEY1]
+    lags = ip[I_NEED_NOISE] != 0
     th = np.empty(2)
     v = np.empty(2)
     th_new = np.empty(2)
     v_new = np.empty(2)
     g = np.empty(2)
     grad = np.empty(2)
-    lags = ip[I_LAGS] > 0
-    for i in range(2):
-        th[i] = theta[r, i]
-        v[i] = vel[r, i]
     G = np.empty((N, 2))
     B = max(ip[I_B], 1)
     idx = np.empty(B, dtype=np.int64)
     js = np.empty(B, dtype=np.int64)
-    perm = np.arange(N) if noise == 1 and ip[I_SCHEME] != 0 else np.empty(0, dtype=np.int64)
-    perm_epoch = np.int64(-1)
-    absorbed = status[r] == 2
-    for k in range(ip[I_START], ip[I_STOP] + 1):
-        final = k == ip[I_STEPS]
-        if k == ip[I_STOP] and not final:
-            break
-        re = ip[I_RECORD]
-        rec = re > 0 and k % re == 0
-        need_loss = final or (rec and ip[I_TRACK] != 0) or (
-            ip[I_FP] != 0 and first_passage[r] < 0 and not absorbed)
-        need_pass = not absorbed and (need_loss or (not final and (noise != 1 or param or lags)))
-        L = 0.0
-        gm0 = 0.0
-        gm1 = 0.0
-        frac = 0.0
-        if need_pass:
-            L, gm0, gm1, n1 = _toy_pass(th[0], th[1], x, G)
-            frac = n1 / N
-        Lk = loss_now[r] if absorbed else L
-        if rec or ip[I_FP] != 0 or (ip[I_K0] >= 0 and k >= ip[I_K0]):
-            absorbed = _observe(r, k, ip, fpar, th, Lk, absorbed, status, first_passage,
-                                loss_now, traj, loss_hist, m_shift, m_s1, m_s2)
-        if final:
-            loss_final[r] = Lk
-            break
-        if absorbed:
+    for r in range(r0, r1):
+        if status[r] == 1 or status[r] == 3:
             continue
-        # ---- Σ̂ (scaled), if needed
-        S00 = 0.0
-        S01 = 0.0
-        S11 = 0.0
-        if stats > 0:
-            c00, c01, c11 = _toy_centred(G, gm0, gm1)
-            S00 = scale_hat * (c00 / N)
-            S01 = scale_hat * (c01 / N)
-            S11 = scale_hat * (c11 / N)
-            # Σ̂ and its trace must be finite before they are used (S00, S11 ≥ 0 or NaN)
-            if not (math.isfinite(S00 + S11) and (stats < 2 or math.isfinite(S01))):
-                status[r] = 3
+        rep = np.uint64(ip[I_REP0] + r)
+        for i in range(2):
+            th[i] = theta[r, i]
+            v[i] = vel[r, i]
+        perm = np.arange(N) if noise == 1 and ip[I_SCHEME] != 0 else np.empty(0, dtype=np.int64)
+        perm_epoch = np.int64(-1)
+        absorbed = status[r] == 2
+        for k in range(ip[I_START], ip[I_STOP] + 1):
+            final = k == ip[I_STEPS]
+            if k == ip[I_STOP] and not final:
+                break
+            need_loss = _wants_loss_all(states, r, k, absorbed)
+            need_pass = not absorbed and (need_loss
+                                          or (not final and (noise != 1 or param or lags)))
+            L = 0.0
+            gm0 = 0.0
+            gm1 = 0.0
+            frac = 0.0
+            if need_pass:
+                L, gm0, gm1, n1 = _toy_pass(th[0], th[1], x, G)
+                frac = n1 / N
+            Lk = loss_now[r] if absorbed else L
+            absorb = _observe_all(states, r, k, th, Lk, absorbed)
+            if absorb and not absorbed:
+                status[r] = 2
+                loss_now[r] = Lk
+                stop_step[r] = k
+                absorbed = True
+            if final:
+                break
+            if absorbed:
+                continue
+            # ---- Σ̂ (scaled), if needed
+            S00 = 0.0
+            S01 = 0.0
+            S11 = 0.0
+            if stats > 0:
+                c00, c01, c11 = _toy_centred(G, gm0, gm1)
+                S00 = scale_hat * (c00 / N)
+                S01 = scale_hat * (c01 / N)
+                S11 = scale_hat * (c11 / N)
+                # Σ̂ and its trace must be finite before they are used (S00, S11 ≥ 0 or NaN)
+                if not (math.isfinite(S00 + S11) and (stats < 2 or math.isfinite(S01))):
+                    status[r] = 3
+                    div_step[r] = k + 1
+                    break
+            # ---- the noisy gradient g
+            if noise == 0:
+                g[0] = gm0
+                g[1] = gm1
+            elif noise == 1:
+                perm_epoch = _draw_batch(ip, k, rep, N, perm, perm_epoch, js, idx)
+                b0 = 0.0
+                b1 = 0.0
+                for b in range(ip[I_B]):
+                    j = idx[b]
+                    _, ga, gb, _ = _toy_sample(th[0], th[1], x[j, 0], x[j, 1])
+                    b0 += ga
+                    b1 += gb
+                b0 = b0 / ip[I_B]
+                b1 = b1 / ip[I_B]
+                if not param:
+                    g[0] = b0
+                    g[1] = b1
+                else:
+                    tr = S00 + S11
+                    s = math.sqrt(fpar[F_TRACE] / tr) if tr > 0 else 0.0
+                    g[0] = gm0 - (s * (b0 - gm0)) / eta
+                    g[1] = gm1 - (s * (b1 - gm1)) / eta
+            else:
+                z0, z1 = normal_pair(key0, key1, rep, _NOISE_TAG, k)
+                t = fpar[F_TRACE] if ip[I_TRACE] else S00 + S11
+                xi0 = 0.0
+                xi1 = 0.0
+                if kind == 0:                              # const
+                    xi0 = sigma[r] * z0
+                    xi1 = sigma[r] * z1
+                elif kind == 7:                            # fixed: z @ root
+                    xi0 = z0 * root[0, 0] + z1 * root[1, 0]
+                    xi1 = z0 * root[0, 1] + z1 * root[1, 1]
+                elif kind == 1:                            # dynamic
+                    sd = math.sqrt(t / 2)
+                    xi0 = sd * z0
+                    xi1 = sd * z1
+                elif kind == 2:                            # diag
+                    d0 = max(S00, 0.0)
+                    d1 = max(S11, 0.0)
+                    T = d0 + d1
+                    c = t / T if T > 0 else 0.0
+                    xi0 = math.sqrt(d0 * c) * z0
+                    xi1 = math.sqrt(d1 * c) * z1
+                else:                                      # eigen-kinds
+                    if kind == 3 or kind == 4:
+                        l_hi, l_lo, cs, sn = _eig2(S00, S01, S11)
+                    else:
+                        h00 = frac * _H1_00 + (1.0 - frac) * 2.0
+                        h01 = frac * _H1_01 + (1.0 - frac) * 0.0
+                        h11 = frac * _H1_11 + (1.0 - frac) * 2.0
+                        l_hi, l_lo, cs, sn = _eig2(h00, h01, h11)
+                    topk = ip[I_TOPK]
+                    if kind == 6:
+                        topk = 1
+                    if kind == 3:
+                        topk = 0
+                    w_hi = 1.0
+                    w_lo = 1.0
+                    if topk == 1:
+                        if l_hi > l_lo:
+                            w_lo = 0.0
+                        else:
+                            w_hi = 0.5
+                            w_lo = 0.5
+                    if kind == 6:
+                        u_hi = w_hi
+                        u_lo = w_lo
+                    else:
+                        u_hi = w_hi * max(l_hi, 0.0)
+                        u_lo = w_lo * max(l_lo, 0.0)
+                    T = u_hi + u_lo
+                    if kind == 6:
+                        mu_hi = u_hi * t
+                        mu_lo = u_lo * t
+                    else:
+                        c = t / T if T > 0 else 0.0
+                        mu_hi = u_hi * c
+                        mu_lo = u_lo * c
+                    y_hi = cs * z0 + sn * z1
+                    y_lo = -sn * z0 + cs * z1
+                    a_hi = math.sqrt(mu_hi) * y_hi
+                    a_lo = math.sqrt(mu_lo) * y_lo
+                    xi0 = cs * a_hi - sn * a_lo
+                    xi1 = sn * a_hi + cs * a_lo
+                if param:
+                    g[0] = gm0 - xi0 / eta
+                    g[1] = gm1 - xi1 / eta
+                else:
+                    g[0] = gm0 + xi0
+                    g[1] = gm1 + xi1
+            if lags:
+                grad[0] = gm0
+                grad[1] = gm1
+            # ---- momentum and update
+            if not _momentum_step(ip[I_PYTORCH] != 0, eta, fpar[F_BETA], th, v, g, th_new,
+                                  v_new):
+                status[r] = 1
                 div_step[r] = k + 1
                 break
-        # ---- the noisy gradient g
-        if noise == 0:
-            g[0] = gm0
-            g[1] = gm1
-        elif noise == 1:
-            perm_epoch = _draw_batch(ip, k, rep, N, perm, perm_epoch, js, idx)
-            b0 = 0.0
-            b1 = 0.0
-            for b in range(ip[I_B]):
-                j = idx[b]
-                _, ga, gb, _ = _toy_sample(th[0], th[1], x[j, 0], x[j, 1])
-                b0 += ga
-                b1 += gb
-            b0 = b0 / ip[I_B]
-            b1 = b1 / ip[I_B]
-            if not param:
-                g[0] = b0
-                g[1] = b1
-            else:
-                tr = S00 + S11
-                s = math.sqrt(fpar[F_TRACE] / tr) if tr > 0 else 0.0
-                g[0] = gm0 - (s * (b0 - gm0)) / eta
-                g[1] = gm1 - (s * (b1 - gm1)) / eta
-        else:
-            z0, z1 = normal_pair(key0, key1, rep, _NOISE_TAG, k)
-            t = fpar[F_TRACE] if ip[I_TRACE] else S00 + S11
-            xi0 = 0.0
-            xi1 = 0.0
-            if kind == 0:                              # const
-                xi0 = sigma[r] * z0
-                xi1 = sigma[r] * z1
-            elif kind == 7:                            # fixed: z @ root
-                xi0 = z0 * root[0, 0] + z1 * root[1, 0]
-                xi1 = z0 * root[0, 1] + z1 * root[1, 1]
-            elif kind == 1:                            # dynamic
-                sd = math.sqrt(t / 2)
-                xi0 = sd * z0
-                xi1 = sd * z1
-            elif kind == 2:                            # diag
-                d0 = max(S00, 0.0)
-                d1 = max(S11, 0.0)
-                T = d0 + d1
-                c = t / T if T > 0 else 0.0
-                xi0 = math.sqrt(d0 * c) * z0
-                xi1 = math.sqrt(d1 * c) * z1
-            else:                                      # eigen-kinds
-                if kind == 3 or kind == 4:
-                    l_hi, l_lo, cs, sn = _eig2(S00, S01, S11)
-                else:
-                    h00 = frac * _H1_00 + (1.0 - frac) * 2.0
-                    h01 = frac * _H1_01 + (1.0 - frac) * 0.0
-                    h11 = frac * _H1_11 + (1.0 - frac) * 2.0
-                    l_hi, l_lo, cs, sn = _eig2(h00, h01, h11)
-                topk = ip[I_TOPK]
-                if kind == 6:
-                    topk = 1
-                if kind == 3:
-                    topk = 0
-                w_hi = 1.0
-                w_lo = 1.0
-                if topk == 1:
-                    if l_hi > l_lo:
-                        w_lo = 0.0
-                    else:
-                        w_hi = 0.5
-                        w_lo = 0.5
-                if kind == 6:
-                    u_hi = w_hi
-                    u_lo = w_lo
-                else:
-                    u_hi = w_hi * max(l_hi, 0.0)
-                    u_lo = w_lo * max(l_lo, 0.0)
-                T = u_hi + u_lo
-                if kind == 6:
-                    mu_hi = u_hi * t
-                    mu_lo = u_lo * t
-                else:
-                    c = t / T if T > 0 else 0.0
-                    mu_hi = u_hi * c
-                    mu_lo = u_lo * c
-                y_hi = cs * z0 + sn * z1
-                y_lo = -sn * z0 + cs * z1
-                a_hi = math.sqrt(mu_hi) * y_hi
-                a_lo = math.sqrt(mu_lo) * y_lo
-                xi0 = cs * a_hi - sn * a_lo
-                xi1 = sn * a_hi + cs * a_lo
-            if param:
-                g[0] = gm0 - xi0 / eta
-                g[1] = gm1 - xi1 / eta
-            else:
-                g[0] = gm0 + xi0
-                g[1] = gm1 + xi1
-        if lags and k >= ip[I_K0]:
-            grad[0] = gm0
-            grad[1] = gm1
-            _record_noise(r, k, ip, g, grad, xi_ring, xi_s)
-        # ---- momentum and update
-        if not _momentum_step(ip[I_PYTORCH] != 0, eta, fpar[F_BETA], th, v, g, th_new, v_new):
-            status[r] = 1
-            div_step[r] = k + 1
-            break
-        if _moment_due(ip, k + 1):
-            _velocity_moments(r, th, th_new, v_s1, v_s2)
-        th, th_new = th_new, th                 # accept: swap the buffers, no copy
-        v, v_new = v_new, v
-    for i in range(2):
-        theta[r, i] = th[i]
-        vel[r, i] = v[i]
-
-
-@njit(cache=True, parallel=True)
-def _toy_kernel(x: Any, theta: Any, vel: Any, status: Any, div_step: Any, first_passage: Any,
-                loss_now: Any, loss_final: Any, traj: Any, loss_hist: Any, m_shift: Any,
-                m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any, xi_ring: Any, xi_s: Any, sigma: Any,
-                root: Any, ip: Any, fpar: Any) -> None:
-    for r in prange(theta.shape[0]):
-        _toy_replica(np.int64(r), x, theta, vel, status, div_step, first_passage, loss_now,
-                     loss_final, traj, loss_hist, m_shift, m_s1, m_s2, v_s1, v_s2, xi_ring, xi_s,
-                     sigma, root, ip, fpar)
+            _observe_update_all(states, r, k, th, th_new, g, grad)
+            th, th_new = th_new, th             # accept: swap the buffers, no copy
+            v, v_new = v_new, v
+        for i in range(2):
+            theta[r, i] = th[i]
+            vel[r, i] = v[i]
 
 
 # -------------------------------------------------------------- linear regression, quadratic
@@ -576,15 +604,14 @@ def _tilt_batch_gradient(Gq: Any, Ae: Any, idx: Any, g: Any) -> None:
         g[i] = Ae[i] + g[i] / B
 
 
-@njit(cache=True)
-def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_star: float,
-                       Gq: Any, theta: Any, vel: Any, status: Any, div_step: Any,
-                       first_passage: Any, loss_now: Any, loss_final: Any, traj: Any,
-                       loss_hist: Any, m_shift: Any, m_s1: Any, m_s2: Any, v_s1: Any,
-                       v_s2: Any, xi_ring: Any, xi_s: Any, sigma: Any, root: Any, ip: Any,
-                       fpar: Any) -> None:
-    if status[r] == 1 or status[r] == 3:
-        return
+@njit(cache=True, nogil=True)
+def _quadratic_replicas(r0: int, r1: int, X: Any, y: Any, A: Any, theta_star: Any,
+                        loss_star: float, Gq: Any, theta: Any, vel: Any, status: Any,
+                        div_step: Any, loss_now: Any, stop_step: Any, sigma: Any, root: Any,
+                        ip: Any, fpar: Any, observer_states: Any) -> None:
+    """Steps ip[I_START] … ip[I_STOP] − 1 of replicas r0 … r1 − 1 of linear regression or a
+    quadratic (one thread)."""
+    states = _borrowed(observer_states)
     tilted = Gq.shape[0] > 0
     N = Gq.shape[0] if tilted else X.shape[0]
     D = theta.shape[1]
@@ -594,12 +621,11 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
     stats = ip[I_STATS]
     eta = fpar[F_ETA]
     scale_hat = fpar[F_SCALE]
-    rep = np.uint64(ip[I_REP0] + r)
     key0 = ip[I_KEY0]
     key1 = ip[I_KEY1]
     nb = (D + 1) // 2
-    th = theta[r].copy()
-    v = vel[r].copy()
+    th = np.empty(D)
+    v = np.empty(D)
     th_new = np.empty(D)
     v_new = np.empty(D)
     g = np.empty(D)
@@ -612,138 +638,229 @@ def _quadratic_replica(r: int, X: Any, y: Any, A: Any, theta_star: Any, loss_sta
     B = max(ip[I_B], 1)
     idx = np.empty(B, dtype=np.int64)
     js = np.empty(B, dtype=np.int64)
-    perm = np.arange(N) if noise == 1 and ip[I_SCHEME] != 0 else np.empty(0, dtype=np.int64)
-    perm_epoch = np.int64(-1)
-    absorbed = status[r] == 2
-    lags = ip[I_LAGS] > 0
+    lags = ip[I_NEED_NOISE] != 0
     need_full_grad = noise != 1 or param or tilted or lags
-    for k in range(ip[I_START], ip[I_STOP] + 1):
-        final = k == ip[I_STEPS]
-        if k == ip[I_STOP] and not final:
-            break
-        re = ip[I_RECORD]
-        rec = re > 0 and k % re == 0
-        need_loss = final or (rec and ip[I_TRACK] != 0) or (
-            ip[I_FP] != 0 and first_passage[r] < 0 and not absorbed)
-        need_ae = not absorbed and (need_loss or (not final and need_full_grad))
-        L = 0.0
-        if need_ae:
-            L = loss_star + _quadratic_form(A, theta_star, th, e, Ae)
-        Lk = loss_now[r] if absorbed else L
-        if rec or ip[I_FP] != 0 or (ip[I_K0] >= 0 and k >= ip[I_K0]):
-            absorbed = _observe(r, k, ip, fpar, th, Lk, absorbed, status, first_passage,
-                                loss_now, traj, loss_hist, m_shift, m_s1, m_s2)
-        if final:
-            loss_final[r] = Lk
-            break
-        if absorbed:
+    for r in range(r0, r1):
+        if status[r] == 1 or status[r] == 3:
             continue
-        # ---- diagonal of Σ̂ (centred two-pass over the samples), if needed
-        if stats > 0:
-            _linear_diag_statistics(X, y, th, scale_hat, res, gm, dS)
-        tr = 0.0
-        if stats > 0:
-            for i in range(D):
-                tr += dS[i]
-            if not math.isfinite(tr):               # Σ̂ (diagonal, ≥ 0 or NaN) overflowed
-                status[r] = 3
+        rep = np.uint64(ip[I_REP0] + r)
+        for i in range(D):
+            th[i] = theta[r, i]
+            v[i] = vel[r, i]
+        perm = np.arange(N) if noise == 1 and ip[I_SCHEME] != 0 else np.empty(0, dtype=np.int64)
+        perm_epoch = np.int64(-1)
+        absorbed = status[r] == 2
+        for k in range(ip[I_START], ip[I_STOP] + 1):
+            final = k == ip[I_STEPS]
+            if k == ip[I_STOP] and not final:
+                break
+            need_loss = _wants_loss_all(states, r, k, absorbed)
+            need_ae = not absorbed and (need_loss or (not final and need_full_grad))
+            L = 0.0
+            if need_ae:
+                L = loss_star + _quadratic_form(A, theta_star, th, e, Ae)
+            Lk = loss_now[r] if absorbed else L
+            absorb = _observe_all(states, r, k, th, Lk, absorbed)
+            if absorb and not absorbed:
+                status[r] = 2
+                loss_now[r] = Lk
+                stop_step[r] = k
+                absorbed = True
+            if final:
+                break
+            if absorbed:
+                continue
+            # ---- diagonal of Σ̂ (centred two-pass over the samples), if needed
+            if stats > 0:
+                _linear_diag_statistics(X, y, th, scale_hat, res, gm, dS)
+            tr = 0.0
+            if stats > 0:
+                for i in range(D):
+                    tr += dS[i]
+                if not math.isfinite(tr):               # Σ̂ (diagonal, ≥ 0 or NaN) overflowed
+                    status[r] = 3
+                    div_step[r] = k + 1
+                    break
+            # ---- the noisy gradient g
+            if noise == 0:
+                for i in range(D):
+                    g[i] = Ae[i]
+            elif noise == 1:
+                perm_epoch = _draw_batch(ip, k, rep, N, perm, perm_epoch, js, idx)
+                if tilted:
+                    _tilt_batch_gradient(Gq, Ae, idx, g)
+                else:
+                    _linear_batch_gradient(X, y, th, idx, g)
+                if param:
+                    s = math.sqrt(fpar[F_TRACE] / tr) if tr > 0 else 0.0
+                    for i in range(D):
+                        g[i] = Ae[i] - (s * (g[i] - Ae[i])) / eta
+            else:
+                for q in range(nb):
+                    z0, z1 = normal_pair(key0, key1, rep, _NOISE_TAG, k * nb + q)
+                    z[2 * q] = z0
+                    if 2 * q + 1 < D:
+                        z[2 * q + 1] = z1
+                t = fpar[F_TRACE] if ip[I_TRACE] else tr
+                if kind == 0:
+                    for i in range(D):
+                        g[i] = sigma[r] * z[i]
+                elif kind == 7:
+                    for i in range(D):
+                        g[i] = 0.0
+                    for q in range(D):
+                        for i in range(D):
+                            g[i] += z[q] * root[q, i]
+                elif kind == 1:
+                    sd = math.sqrt(t / D)
+                    for i in range(D):
+                        g[i] = sd * z[i]
+                else:                                       # diag
+                    T = 0.0
+                    for i in range(D):
+                        dS[i] = max(dS[i], 0.0)
+                        T += dS[i]
+                    c = t / T if T > 0 else 0.0
+                    for i in range(D):
+                        g[i] = math.sqrt(dS[i] * c) * z[i]
+                for i in range(D):
+                    if param:
+                        g[i] = Ae[i] - g[i] / eta
+                    else:
+                        g[i] = Ae[i] + g[i]
+            if not _momentum_step(ip[I_PYTORCH] != 0, eta, fpar[F_BETA], th, v, g, th_new,
+                                  v_new):
+                status[r] = 1
                 div_step[r] = k + 1
                 break
-        # ---- the noisy gradient g
-        if noise == 0:
-            for i in range(D):
-                g[i] = Ae[i]
-        elif noise == 1:
-            perm_epoch = _draw_batch(ip, k, rep, N, perm, perm_epoch, js, idx)
-            if tilted:
-                _tilt_batch_gradient(Gq, Ae, idx, g)
-            else:
-                _linear_batch_gradient(X, y, th, idx, g)
-            if param:
-                s = math.sqrt(fpar[F_TRACE] / tr) if tr > 0 else 0.0
-                for i in range(D):
-                    g[i] = Ae[i] - (s * (g[i] - Ae[i])) / eta
-        else:
-            for q in range(nb):
-                z0, z1 = normal_pair(key0, key1, rep, _NOISE_TAG, k * nb + q)
-                z[2 * q] = z0
-                if 2 * q + 1 < D:
-                    z[2 * q + 1] = z1
-            t = fpar[F_TRACE] if ip[I_TRACE] else tr
-            if kind == 0:
-                for i in range(D):
-                    g[i] = sigma[r] * z[i]
-            elif kind == 7:
-                for i in range(D):
-                    g[i] = 0.0
-                for q in range(D):
-                    for i in range(D):
-                        g[i] += z[q] * root[q, i]
-            elif kind == 1:
-                sd = math.sqrt(t / D)
-                for i in range(D):
-                    g[i] = sd * z[i]
-            else:                                       # diag
-                T = 0.0
-                for i in range(D):
-                    dS[i] = max(dS[i], 0.0)
-                    T += dS[i]
-                c = t / T if T > 0 else 0.0
-                for i in range(D):
-                    g[i] = math.sqrt(dS[i] * c) * z[i]
-            for i in range(D):
-                if param:
-                    g[i] = Ae[i] - g[i] / eta
-                else:
-                    g[i] = Ae[i] + g[i]
-        if lags and k >= ip[I_K0]:
-            _record_noise(r, k, ip, g, Ae, xi_ring, xi_s)
-        if not _momentum_step(ip[I_PYTORCH] != 0, eta, fpar[F_BETA], th, v, g, th_new, v_new):
-            status[r] = 1
-            div_step[r] = k + 1
-            break
-        if _moment_due(ip, k + 1):
-            _velocity_moments(r, th, th_new, v_s1, v_s2)
-        th, th_new = th_new, th                 # accept: swap the buffers, no copy
-        v, v_new = v_new, v
-    for i in range(D):
-        theta[r, i] = th[i]
-        vel[r, i] = v[i]
+            _observe_update_all(states, r, k, th, th_new, g, Ae)
+            th, th_new = th_new, th             # accept: swap the buffers, no copy
+            v, v_new = v_new, v
+        for i in range(D):
+            theta[r, i] = th[i]
+            vel[r, i] = v[i]
 
 
-@njit(cache=True, parallel=True)
-def _quadratic_kernel(X: Any, y: Any, A: Any, theta_star: Any, loss_star: float, Gq: Any,
-                      theta: Any, vel: Any, status: Any, div_step: Any, first_passage: Any,
-                      loss_now: Any, loss_final: Any, traj: Any, loss_hist: Any, m_shift: Any,
-                      m_s1: Any, m_s2: Any, v_s1: Any, v_s2: Any, xi_ring: Any, xi_s: Any,
-                      sigma: Any, root: Any, ip: Any, fpar: Any) -> None:
-    for r in prange(theta.shape[0]):
-        _quadratic_replica(np.int64(r), X, y, A, theta_star, loss_star, Gq, theta, vel, status,
-                           div_step, first_passage, loss_now, loss_final, traj, loss_hist,
-                           m_shift, m_s1, m_s2, v_s1, v_s2, xi_ring, xi_s, sigma, root, ip,
-                           fpar)
+# ------------------------------------------------------------------ observers (overloads)
+def _no_wants_loss(state, r, k, absorbed):  # noqa: ANN001, ANN202
+    return False
+
+
+def _no_observe(state, r, k, th, loss, absorbed):  # noqa: ANN001, ANN202
+    return False
+
+
+def _no_observe_update(state, r, k, th, th_new, g, grad):  # noqa: ANN001, ANN202
+    return None
+
+
+def _plain(fn: Any) -> Any:
+    """A copy of ``fn`` without annotations: numba matches an overload's implementation to its
+    typing function by the signature, annotations included (the parameter names must be the
+    stub's)."""
+    out = pytypes.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
+                               fn.__closure__)
+    out.__annotations__ = {}
+    return out
+
+
+_REGISTERED: set[type] = set()
+
+
+def register_observer(cls: type[Observer]) -> None:
+    """Compile the numba hooks of observer class ``cls`` into the kernels: one overload of each
+    stub of :mod:`~sgdnoise.sim.dynamics.observers._base`, selected when the state argument is
+    an instance of ``cls.State`` (a hook that is None does nothing).  Idempotent."""
+    State = cls.State
+    if State in _REGISTERED:
+        return
+    hooks = cls.numba_hooks
+    w = _plain(hooks.wants_loss or _no_wants_loss)
+    o = _plain(hooks.observe or _no_observe)
+    u = _plain(hooks.observe_update or _no_observe_update)
+
+    def mine(state: Any) -> bool:
+        return isinstance(state, types.BaseNamedTuple) and state.instance_class is State
+
+    @overload(wants_loss)
+    def _wants(state, r, k, absorbed):  # noqa: ANN001, ANN202
+        return w if mine(state) else None
+
+    @overload(observe)
+    def _observe(state, r, k, th, loss, absorbed):  # noqa: ANN001, ANN202
+        return o if mine(state) else None
+
+    @overload(observe_update)
+    def _update(state, r, k, th, th_new, g, grad):  # noqa: ANN001, ANN202
+        return u if mine(state) else None
+
+    _REGISTERED.add(State)
+
+
+def _cacheable(observers: tuple[Observer, ...]) -> bool:
+    """Whether every observer is this package's (kernels for others are not written to the
+    on-disk cache: another process could not read its index without importing their module)."""
+    return all(type(o).__module__.startswith("sgdnoise.") for o in observers)
+
+
+_UNCACHED: dict[str, Any] = {}
+
+
+def _kernel(toy: bool, cacheable: bool) -> Any:
+    """The kernel of the problem type: the cached dispatcher, or an in-memory twin."""
+    cached = _toy_replicas if toy else _quadratic_replicas
+    if cacheable:
+        return cached
+    name = "toy" if toy else "quadratic"
+    if name not in _UNCACHED:
+        _UNCACHED[name] = njit(nogil=True)(cached.py_func)
+    return _UNCACHED[name]
 
 
 # ------------------------------------------------------------------- runner interface (engine)
-_STATE_ORDER = ("theta", "velocity", "status", "div_step", "first_passage", "loss_now",
-                "loss_final", "trajectory", "loss", "m_shift", "m_s1", "m_s2", "v_s1", "v_s2",
-                "xi_ring", "xi_s")
+#: Replica ranges per thread: several small ranges balance threads whose replicas stop early.
+RANGES_PER_THREAD = 4
+_STATE_ORDER = ("theta", "velocity", "status", "div_step", "loss_now", "stop_step")
 
 
 class _Context:
     def __init__(self, data: tuple[Any, ...], toy: bool, plan: Any, st: dict[str, Any],
-                 num_threads: int | None) -> None:
-        self.data, self.toy, self.plan, self.st, self.num_threads = (data, toy, plan, st,
-                                                                      num_threads)
+                 states: list[Any], num_threads: int) -> None:
+        self.data, self.toy, self.plan, self.st = data, toy, plan, st
+        self.states, self.num_threads = states, num_threads
         self.ip = plan.int_params()
         self.fpar = plan.float_params()
+        self.kernel = _kernel(toy, _cacheable(plan.observers))
+
+
+def _threads(num_threads: int | None) -> int:
+    """num_threads, or numba's current setting, capped at numba's maximum."""
+    import numba
+
+    n = numba.get_num_threads() if num_threads is None else num_threads
+    return max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+
+
+def replica_ranges(R: int, num_threads: int) -> list[tuple[int, int]]:
+    """Contiguous replica ranges [r0, r1): one for one thread, else about
+    ``RANGES_PER_THREAD`` per thread (results do not depend on the split)."""
+    if num_threads <= 1:
+        return [(0, R)]
+    n = min(R, RANGES_PER_THREAD * num_threads)
+    edges = [R * i // n for i in range(n + 1)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def prepare(problem: Any, plan: Any, state: dict[str, Any], num_threads: int | None) -> _Context:
-    """Contiguous float64/int64 arrays for the kernel of ``problem``."""
+    """Contiguous float64/int64 arrays for the kernel of ``problem``, the observers' states
+    (numpy arrays in their NamedTuples) and their hooks registered."""
+    for obs in plan.observers:
+        register_observer(type(obs))
     st = {n: np.ascontiguousarray(a) for n, a in state.items()}
+    states = [obs.init(plan.info, np) for obs in plan.observers]
+    threads = _threads(num_threads)
     if isinstance(problem, Toy2DProblem):
-        return _Context((np.ascontiguousarray(problem.x),), True, plan, st, num_threads)
+        return _Context((np.ascontiguousarray(problem.x),), True, plan, st, states, threads)
     D = problem.num_params
     if isinstance(problem, LinearRegressionProblem):
         data = (problem.X, problem.y, problem.A, problem.theta_star, float(problem.loss_star),
@@ -752,21 +869,26 @@ def prepare(problem: Any, plan: Any, state: dict[str, Any], num_threads: int | N
         Gq = np.zeros((0, D)) if problem.G is None else problem.G
         data = (np.zeros((0, D)), np.zeros(0), problem.H, problem.theta_star, 0.0, Gq)
     return _Context(tuple(np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
-                          for a in data), False, plan, st, num_threads)
+                          for a in data), False, plan, st, states, threads)
 
 
 def run_chunk(ctx: _Context, k_start: int, k_stop: int) -> None:
-    """Steps k_start … k_stop − 1 of every replica (one kernel call)."""
+    """Steps k_start … k_stop − 1 of every replica: the kernel on replica ranges, run by
+    ``num_threads`` threads (the kernel releases the GIL)."""
     ctx.ip[I_START] = k_start
     ctx.ip[I_STOP] = k_stop
     arrays = tuple(ctx.st[n] for n in _STATE_ORDER)
     sigma = np.ascontiguousarray(ctx.plan.sigma, dtype=np.float64)
     root = np.ascontiguousarray(ctx.plan.root, dtype=np.float64)
-    with numba_threads(ctx.num_threads):
-        if ctx.toy:
-            _toy_kernel(*ctx.data, *arrays, sigma, root, ctx.ip, ctx.fpar)
-        else:
-            _quadratic_kernel(*ctx.data, *arrays, sigma, root, ctx.ip, ctx.fpar)
+    args = (*ctx.data, *arrays, sigma, root, ctx.ip, ctx.fpar, tuple(ctx.states))
+    kernel = ctx.kernel
+    ranges = replica_ranges(ctx.plan.R, ctx.num_threads)
+    if len(ranges) == 1:
+        kernel(0, ctx.plan.R, *args)
+        return
+    with ThreadPoolExecutor(max_workers=ctx.num_threads) as pool:
+        for f in [pool.submit(kernel, a, b, *args) for a, b in ranges]:
+            f.result()
 
 
 def divergence(ctx: _Context) -> tuple[Any, Any, Any]:
@@ -774,9 +896,10 @@ def divergence(ctx: _Context) -> tuple[Any, Any, Any]:
     return ctx.st["status"], ctx.st["div_step"], ctx.st["theta"]
 
 
-def finish(ctx: _Context) -> dict[str, Any]:
-    """The state arrays."""
-    return ctx.st
+def finish(ctx: _Context) -> tuple[dict[str, Any], list[Any]]:
+    """The engine's state arrays and the observers' states."""
+    return ctx.st, ctx.states
 
 
-__all__ = ["divergence", "finish", "prepare", "run_chunk"]
+__all__ = ["RANGES_PER_THREAD", "divergence", "finish", "prepare", "register_observer",
+           "replica_ranges", "run_chunk"]

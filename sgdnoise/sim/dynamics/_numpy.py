@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sgdnoise.sim import philox
 from sgdnoise.sim.dynamics._structures import eigen_factors
+from sgdnoise.sim.dynamics.observers._base import Observation, Update
 
 if TYPE_CHECKING:
     from sgdnoise.sim.dynamics._engine import _Plan
@@ -134,36 +135,18 @@ def noisy_gradient(dev: Any, plan: _Plan, theta: Any, k: int, reps: Any, cache: 
     return g_full + xi, ok
 
 
-def _moment_due(plan: _Plan, k: int) -> bool:
-    """Whether θ_k (and the increment that produced it) enters the moments."""
-    first = plan.moments_first
-    return first >= 0 and k >= first and (k - first) % plan.moments_every == 0
-
-
-def record_noise(plan: _Plan, st: dict[str, Any], k: int, xi: Any) -> None:
-    """Store ξ_k (R, D) in the ring of the last L noises and add ξ_k ξ_{k−h} to the lag-h sums.
-
-    Slot (k − k₀) mod L of ``xi_ring`` (R, L, D) holds ξ_k; ``xi_s`` (R, D, L) accumulates
-    Σ ξ_k ξ_{k−h} over the pairs with both steps ≥ k₀.
-    """
-    L = plan.num_lags
-    j = k - plan.k0
-    st["xi_ring"][:, j % L, :] = xi
-    for h in range(min(L, j + 1)):
-        st["xi_s"][:, :, h] += xi * st["xi_ring"][:, (j - h) % L, :]
-
-
-def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int,
-            xp: ModuleType) -> None:
+def advance(dev: Any, plan: _Plan, st: dict[str, Any], states: list[Any], k_start: int,
+            k_stop: int, xp: ModuleType) -> None:
     """Observe θ_k and update it for k = k_start … k_stop − 1 (and observe θ_K if K = k_stop).
 
-    Updates the state arrays ``st`` in place (see ``_engine._new_state``).  Stops at the end of
-    the first step at which a running replica's parameters become non-finite (status 1), or
-    its noise statistics (Σ̂, its trace, H) were not finite (status 3; its θ is then NaN).
+    Updates the engine's state ``st`` (see ``_engine._new_state``) and the observers' states
+    ``states`` in place.  Stops at the end of the first step at which a running replica's
+    parameters become non-finite (status 1), or its noise statistics (Σ̂, its trace, H) were
+    not finite (status 3; its θ is then NaN).
     """
     reps = xp.arange(plan.R, dtype=xp.uint64) + xp.uint64(plan.replica_start)
     cache: dict[int, Any] = {}
-    re = plan.record_every
+    pairs = list(zip(plan.observers, states, strict=True))
     for k in range(k_start, k_stop + 1):
         final = k == plan.num_steps
         if k == k_stop and not final:
@@ -171,38 +154,24 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
         theta = st["theta"]
         status = st["status"]
         running = status == 0
-        rec = re > 0 and k % re == 0
-        pending = None
-        if plan.fp_on:
-            pending = running & (st["first_passage"] < 0)
-        want_loss = final or (rec and plan.track_loss) or (
-            pending is not None and bool(pending.any()))
         L = None
-        if want_loss:
+        if any(obs.wants_loss(s, k, running) for obs, s in pairs):
             L = xp.where(status == 2, st["loss_now"], dev.loss(theta))
-        if plan.fp_on and L is not None:
-            hit = pending & (L >= plan.fp_level)
-            st["first_passage"][...] = xp.where(hit, k, st["first_passage"])
-            if plan.stop_at_fp:
-                st["loss_now"][...] = xp.where(hit, L, st["loss_now"])
-                status[...] = xp.where(hit, 2, status)
-                running = status == 0
-        if rec:
-            st["trajectory"][k // re] = theta
-            if plan.track_loss:
-                st["loss"][k // re] = L
-        if _moment_due(plan, k):
-            if k == plan.moments_first:
-                st["m_shift"][...] = theta
-            d = theta - st["m_shift"]
-            st["m_s1"] += d
-            st["m_s2"] += d * d
+        view = Observation(theta, L, running, xp)
+        absorb = None
+        for obs, s in pairs:
+            hit = obs.observe(s, k, view)
+            if hit is not None:
+                absorb = hit if absorb is None else absorb | hit
+        if absorb is not None:
+            hit = running & absorb
+            st["loss_now"][...] = xp.where(hit, L, st["loss_now"])
+            st["stop_step"][...] = xp.where(hit, k, st["stop_step"])
+            status[...] = xp.where(hit, 2, status)
+            running = status == 0
         if final:
-            st["loss_final"][...] = L
             break
         g, stats_ok = noisy_gradient(dev, plan, theta, k, reps, cache, xp)
-        if plan.num_lags and k >= plan.k0:
-            record_noise(plan, st, k, g - dev.gradient(theta))
         vel = st["velocity"]
         if plan.pytorch:
             vel_new = plan.beta * vel + g
@@ -213,10 +182,9 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
         finite = xp.isfinite(theta_new).all(axis=-1)
         update = (running & finite)[:, None]
         theta_next = xp.where(update, theta_new, theta)
-        if _moment_due(plan, k + 1):
-            inc = theta_next - theta
-            st["v_s1"] += inc
-            st["v_s2"] += inc * inc
+        upd = Update(theta, theta_next, running, lambda g=g, th=theta: g - dev.gradient(th), xp)
+        for obs, s in pairs:
+            obs.observe_update(s, k, upd)
         st["velocity"][...] = xp.where(update, vel_new, vel)
         st["theta"][...] = theta_next
         bad = running & ~finite
@@ -229,21 +197,24 @@ def advance(dev: Any, plan: _Plan, st: dict[str, Any], k_start: int, k_stop: int
 
 # ------------------------------------------------------------------- runner interface (engine)
 class _Context:
-    """Device view, plan and state of one run of this backend."""
+    """Device view, plan and states of one run of this backend."""
 
-    def __init__(self, dev: Any, plan: _Plan, st: dict[str, Any], xp: ModuleType) -> None:
-        self.dev, self.plan, self.st, self.xp = dev, plan, st, xp
+    def __init__(self, dev: Any, plan: _Plan, st: dict[str, Any], states: list[Any],
+                 xp: ModuleType) -> None:
+        self.dev, self.plan, self.st, self.states, self.xp = dev, plan, st, states, xp
 
 
 def prepare(problem: Any, plan: _Plan, state: dict[str, Any], num_threads: int | None, *,
             xp: ModuleType | None = None) -> _Context:
-    """Move the problem and the state to ``xp`` (numpy by default); ``num_threads`` is unused."""
+    """Move the problem and the state to ``xp`` (numpy by default) and create the observers'
+    states there; ``num_threads`` is unused."""
     if xp is None:
         import numpy as xp
     plan.sigma_xp = xp.asarray(plan.sigma)
     plan.root_xp = xp.asarray(plan.root)
     st = {name: xp.asarray(a) for name, a in state.items()}
-    return _Context(problem._device(xp), plan, st, xp)
+    states = [obs.init(plan.info, xp) for obs in plan.observers]
+    return _Context(problem._device(xp), plan, st, states, xp)
 
 
 def run_chunk(ctx: _Context, k_start: int, k_stop: int) -> None:
@@ -252,7 +223,7 @@ def run_chunk(ctx: _Context, k_start: int, k_stop: int) -> None:
     import numpy as np
 
     with np.errstate(over="ignore", invalid="ignore"):
-        advance(ctx.dev, ctx.plan, ctx.st, k_start, k_stop, ctx.xp)
+        advance(ctx.dev, ctx.plan, ctx.st, ctx.states, k_start, k_stop, ctx.xp)
 
 
 def divergence(ctx: _Context) -> tuple[Any, Any, Any]:
@@ -263,12 +234,18 @@ def divergence(ctx: _Context) -> tuple[Any, Any, Any]:
             to_numpy(ctx.st["theta"]))
 
 
-def finish(ctx: _Context) -> dict[str, Any]:
-    """The state as numpy arrays."""
+def finish(ctx: _Context) -> tuple[dict[str, Any], list[Any]]:
+    """The engine's state and the observers' states, as numpy arrays."""
     from sgdnoise.backends import to_numpy
 
-    return {name: to_numpy(a) for name, a in ctx.st.items()}
+    return ({name: to_numpy(a) for name, a in ctx.st.items()},
+            [_to_host(s, to_numpy) for s in ctx.states])
+
+
+def _to_host(state: Any, convert: Any) -> Any:
+    """A state NamedTuple with its device arrays copied to numpy (scalars unchanged)."""
+    return type(state)(*(convert(v) if hasattr(v, "shape") else v for v in state))
 
 
 __all__ = ["advance", "batch_indices", "divergence", "finish", "langevin_sample", "noisy_gradient",
-           "prepare", "record_noise", "run_chunk"]
+           "prepare", "run_chunk"]

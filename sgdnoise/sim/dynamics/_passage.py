@@ -8,8 +8,9 @@ The experiment of spec C3 runs R independent replicas of
 from θ₀ until the full-data loss L(θ_k) = L* + ½A(θ_k − θ*)² (A = E_p x_p², θ* the least-squares
 solution, L* its loss) first reaches a level, and records that step.  :func:`first_passage_times`
 computes exactly what ``simulate(LinearRegressionProblem(X[:, None], y), sgd(1), eta=eta,
-first_passage_loss=level, stop_at_first_passage=True, …)`` computes — the same Philox stream
-(tag BATCH, draw k of replica ``replica_start + r`` is the index of step k), the same floating-point
+observe=[FirstPassage(loss=level, stop=True)], …)`` computes — the same Philox stream
+(tag BATCH, draw k of replica ``Execution.replica_start + r`` is the index of step k), the same
+floating-point
 operations in the same order — with a kernel specialised to this case: one Philox block gives the
 indices of two steps, the state is one float per replica, a replica stops at its passage, and
 32 replicas advance together in vector lanes (a lane freed by a passage takes the next replica).
@@ -32,6 +33,8 @@ from sgdnoise import backends
 from sgdnoise._typing import FloatArray, IntArray
 from sgdnoise._validate import as_float_array, check_positive, check_positive_int
 from sgdnoise.sim import philox
+from sgdnoise.sim.dynamics._engine import moved_keywords
+from sgdnoise.sim.dynamics._settings import Execution
 from sgdnoise.sim.training import DivergenceError
 
 #: Steps per numpy chunk of pre-drawn batch indices (reference path).
@@ -44,7 +47,8 @@ class PassageTimes(NamedTuple):
     Attributes
     ----------
     first_passage : (R,) int64 array
-        First step k (0 ≤ k ≤ num_steps) with L(θ_k) ≥ level; −1 if none (censored).
+        First step k (0 ≤ k ≤ num_steps) with L(θ_k) ≥ level, **in steps**; −1 if none
+        (censored).  :attr:`first_passage_time` gives it in SDE time t = ηk.
     censored : (R,) bool array
         ``first_passage < 0``: passage time only known to exceed num_steps.
     theta : (R,) array
@@ -61,6 +65,17 @@ class PassageTimes(NamedTuple):
     theta: FloatArray
     loss: FloatArray
     config: dict[str, Any]
+
+    #: The unit of :attr:`first_passage_time` (``first_passage`` counts steps).
+    time_unit = "SDE time t = eta * step"
+
+    @property
+    def first_passage_time(self) -> FloatArray:
+        """(R,) float: the passage in SDE time t = ητ (the unit of the passage-time formulas
+        of :mod:`sgdnoise.theory`); a censored replica has its censoring time η · num_steps
+        (flagged by ``censored``), as :class:`~sgdnoise.sim.dynamics.FirstPassage` reports it."""
+        steps = np.where(self.censored, self.config["num_steps"], self.first_passage)
+        return self.config["eta"] * steps.astype(np.float64)
 
 
 def _least_squares(x: FloatArray, y: FloatArray) -> tuple[float, float, float]:
@@ -326,6 +341,7 @@ def _diverged(bad: IntArray, fp: IntArray, x: FloatArray, y: FloatArray, A: floa
         advice="Lower eta (or level, so that each replica stops sooner)")
 
 
+@moved_keywords("first_passage_times")
 def first_passage_times(
     x: Any,
     y: Any,
@@ -336,9 +352,7 @@ def first_passage_times(
     num_replicas: int,
     seed: int,
     theta0: Any = None,
-    replica_start: int = 0,
-    backend: str = "numba",
-    num_threads: int | None = None,
+    execution: Execution | str | None = None,
 ) -> PassageTimes:
     r"""First step at which single-sample SGD on 1-D linear regression reaches a loss level.
 
@@ -351,8 +365,9 @@ def first_passage_times(
     drawn with replacement from draw k of replica r's Philox stream (tag BATCH).  Identical,
     replica by replica, to ``simulate(LinearRegressionProblem(x[:, None], y), sgd(1), eta=eta,
     num_steps=num_steps, num_replicas=num_replicas, seed=seed, theta0=theta0,
-    first_passage_loss=level, stop_at_first_passage=True, replica_start=replica_start)
-    .first_passage`` on any backend and any number of threads.
+    observe=[FirstPassage(loss=level, stop=True)], execution=Execution(replica_start=…))
+    .first_passage`` on any backend and any number of threads.  The passage comes in steps
+    (``first_passage``) and in SDE time (``first_passage_time``).
 
     Parameters
     ----------
@@ -370,13 +385,13 @@ def first_passage_times(
         Philox key, in [0, 2⁶⁴).
     theta0 : float or (R,) array, optional
         Start (default 0, as ``LinearRegressionProblem``).
-    replica_start : int
-        Stream index of replica 0.
-    backend : {"numba", "numpy", "auto"}
-        ``"numpy"`` is the vectorised reference; ``"numba"`` the compiled kernel (``prange``
-        over tasks of 256 replicas, 32 at a time in vector lanes).
-    num_threads : int, optional
-        Numba threads; results do not depend on it.
+    execution : Execution, str or None
+        How to run (:class:`~sgdnoise.sim.dynamics.Execution`: backend, num_threads,
+        replica_start — the stream index of replica 0), or a backend name; None (default)
+        runs the numba kernel.  Backends ``"numba"`` (the compiled kernel: ``prange`` over
+        tasks of 256 replicas, 32 at a time in vector lanes), ``"numpy"`` (the vectorised
+        reference) or ``"auto"``; the number of threads does not change a result.  The
+        ``progress`` setting is ignored.
 
     Returns
     -------
@@ -417,11 +432,13 @@ def first_passage_times(
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
         raise ValueError(f"seed must be an integer in [0, 2**64); got {seed!r}")
     seed = int(seed)
-    replica_start = check_positive_int(replica_start, "replica_start", minimum=0)
+    run = Execution("numba") if execution is None else Execution.coerce(execution)
+    replica_start = run.replica_start
     if replica_start + R > 2**32:
-        raise ValueError("replica_start must leave room for num_replicas streams below 2**32")
-    if num_threads is not None:
-        num_threads = check_positive_int(num_threads, "num_threads")
+        raise ValueError("Execution.replica_start must leave room for num_replicas streams "
+                         "below 2**32")
+    num_threads = run.num_threads
+    backend = run.backend
     if theta0 is None:
         theta0 = 0.0
     th0 = as_float_array(theta0, "theta0", ndim=(0, 1))
