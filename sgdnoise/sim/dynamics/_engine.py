@@ -759,4 +759,5 @@ def _runner(name: str) -> Any:
 
 
 __all__ = ["FORMS", "MOVED_KEYWORDS", "NUMBA_LINEAR_KINDS", "MovedArgumentError", "ReplicaRun",
+           "moved_keywords",
            "simulate"]
